@@ -1,0 +1,284 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wisp-stream/wisp/cache"
+	"github.com/wisp-stream/wisp/fsm"
+	"github.com/wisp-stream/wisp/kafka"
+	"github.com/wisp-stream/wisp/objstore"
+)
+
+// Agent is one running Wisp agent.
+type Agent struct {
+	cfg    Config
+	log    *slog.Logger
+	nodeID int32
+
+	store   *objstore.Counting
+	fsm     *fsm.FSM
+	raft    *raftNode
+	cache   *cache.Cache
+	flusher *Flusher
+	kafka   *kafka.Server
+
+	kafkaLn   net.Listener
+	httpLn    net.Listener
+	httpSrv   *http.Server
+	advertise kafka.Broker
+
+	ready        atomic.Bool
+	shutdownOnce sync.Once
+	shutdownErr  error
+	wg           sync.WaitGroup
+}
+
+// Start builds and starts an agent: it opens the bucket (and checks it can
+// list it), binds the listeners, starts Raft and waits for a leader, then
+// serves Kafka and HTTP. Any failure undoes what was started.
+func Start(ctx context.Context, cfg Config) (a *Agent, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a = &Agent{cfg: cfg, log: cfg.Logger}
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, &FlagError{Flag: "data-dir", Err: err}
+	}
+	if a.nodeID, err = loadNodeID(cfg.DataDir, cfg.NodeID); err != nil {
+		return nil, err
+	}
+	a.log = a.log.With("node", a.nodeID)
+
+	raw, err := objstore.Open(ctx, cfg.BucketURL)
+	if err != nil {
+		return nil, &FlagError{Flag: "bucket-url", Err: err}
+	}
+	probeCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	_, err = raw.List(probeCtx, "wisp/")
+	cancel()
+	if err != nil {
+		return nil, &FlagError{Flag: "bucket-url", Err: fmt.Errorf("cannot list %s: %w", raw, err)}
+	}
+	if cfg.WrapStore != nil {
+		raw = cfg.WrapStore(raw)
+	}
+	a.store = objstore.NewCounting(raw)
+
+	if a.kafkaLn, err = net.Listen("tcp", cfg.KafkaAddr); err != nil {
+		return nil, &FlagError{Flag: "kafka-addr", Err: err}
+	}
+	undo = append(undo, func() { a.kafkaLn.Close() })
+	if a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, &FlagError{Flag: "http-addr", Err: err}
+	}
+	undo = append(undo, func() { a.httpLn.Close() })
+	if a.advertise, err = advertised(cfg.AdvertiseAddr, a.kafkaLn.Addr().String()); err != nil {
+		return nil, &FlagError{Flag: "advertise-addr", Err: err}
+	}
+	a.advertise.NodeID = a.nodeID
+
+	a.fsm = fsm.New(a.log.With("component", "fsm"))
+	if a.raft, err = openRaft(&a.cfg, a.nodeID, a.fsm, a.log); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { a.raft.close() })
+	if err := a.raft.waitLeader(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.initCluster(ctx); err != nil {
+		return nil, err
+	}
+
+	a.cache = cache.New(cache.Config{MaxBytes: cfg.CacheBytes}, a.store, a.log.With("component", "cache"))
+	a.flusher = NewFlusher(FlusherConfig{
+		Interval:    cfg.FlushInterval,
+		MaxBytes:    cfg.FlushBytes,
+		MaxBuffered: cfg.MaxBufferedBytes,
+		NodeID:      a.nodeID,
+	}, a.store, a.commitFile, a.keyPrefix, a.cache.Prime, a.log.With("component", "flusher"))
+	undo = append(undo, func() { a.flusher.Close(context.Background()) })
+
+	a.kafka = kafka.NewServer(kafka.Config{
+		NodeID:            a.nodeID,
+		AdvertisedHost:    a.advertise.Host,
+		AdvertisedPort:    a.advertise.Port,
+		MaxRequestBytes:   cfg.MaxRequestBytes,
+		AutoCreateTopics:  cfg.AutoCreateTopics,
+		DefaultPartitions: cfg.DefaultPartitions,
+	}, (*backend)(a), a.log.With("component", "kafka"))
+	a.httpSrv = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+
+	a.wg.Add(2)
+	go func() {
+		defer a.wg.Done()
+		a.kafka.Serve(a.kafkaLn)
+	}()
+	go func() {
+		defer a.wg.Done()
+		if err := a.httpSrv.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server stopped", "err", err)
+		}
+	}()
+	a.ready.Store(true)
+	a.log.Info("agent started", "kafka", a.KafkaAddr(), "http", a.HTTPAddr(), "bucket", raw.String(), "cluster", a.fsm.ClusterID())
+	return a, nil
+}
+
+// initCluster gives a new cluster its id, the namespace of its bucket keys.
+func (a *Agent) initCluster(ctx context.Context) error {
+	if a.fsm.ClusterID() != "" {
+		return nil
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := a.raft.apply(ctx, &fsm.InitCluster{ClusterID: hex.EncodeToString(b[:]), NowMs: time.Now().UnixMilli()})
+	if err != nil {
+		return fmt.Errorf("initialise cluster id: %w", err)
+	}
+	return nil
+}
+
+func (a *Agent) keyPrefix() string { return "wisp/" + a.fsm.ClusterID() + "/" }
+
+func (a *Agent) commitFile(ctx context.Context, c *fsm.CommitFile) (fsm.CommitFileResult, error) {
+	res, err := a.raft.apply(ctx, c)
+	if err != nil {
+		return fsm.CommitFileResult{}, err
+	}
+	r, ok := res.(fsm.CommitFileResult)
+	if !ok {
+		return fsm.CommitFileResult{}, fmt.Errorf("unexpected commit response %T", res)
+	}
+	return r, nil
+}
+
+// KafkaAddr is the bound Kafka listener address.
+func (a *Agent) KafkaAddr() string { return a.kafkaLn.Addr().String() }
+
+// HTTPAddr is the bound HTTP listener address.
+func (a *Agent) HTTPAddr() string { return a.httpLn.Addr().String() }
+
+// AdvertisedAddr is what clients are told to dial.
+func (a *Agent) AdvertisedAddr() string {
+	return net.JoinHostPort(a.advertise.Host, strconv.Itoa(int(a.advertise.Port)))
+}
+
+// NodeID is the agent's broker id.
+func (a *Agent) NodeID() int32 { return a.nodeID }
+
+// Metadata is the agent's replica of the metadata state machine.
+func (a *Agent) Metadata() *fsm.FSM { return a.fsm }
+
+// StoreStats reports object-store requests and bytes by kind since start.
+func (a *Agent) StoreStats() map[objstore.Op]objstore.OpStats { return a.store.Snapshot() }
+
+// Shutdown stops the agent gracefully: no new connections, the pending file
+// flushed and committed (so waiting producers get their acks), then the
+// listeners, Raft and the stores. Idempotent.
+func (a *Agent) Shutdown(ctx context.Context) error {
+	a.shutdownOnce.Do(func() {
+		a.ready.Store(false)
+		var errs []error
+		a.kafkaLn.Close()
+		if err := a.flusher.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		a.kafka.Close()
+		if err := a.httpSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		a.wg.Wait()
+		if err := a.raft.close(); err != nil {
+			errs = append(errs, err)
+		}
+		stats := a.store.Snapshot()
+		var parts []string
+		for _, op := range []objstore.Op{objstore.OpPut, objstore.OpGet, objstore.OpDelete, objstore.OpList} {
+			s := stats[op]
+			parts = append(parts, fmt.Sprintf("%s=%d (%d bytes, %d errors)", op, s.Requests, s.Bytes, s.Errors))
+		}
+		a.log.Info("agent stopped", "object_store_requests", strings.Join(parts, " "))
+		a.shutdownErr = errors.Join(errs...)
+	})
+	return a.shutdownErr
+}
+
+// advertised resolves the address clients dial.
+func advertised(flag, bound string) (kafka.Broker, error) {
+	addr := flag
+	if addr == "" {
+		host, port, err := net.SplitHostPort(bound)
+		if err != nil {
+			return kafka.Broker{}, err
+		}
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			if host, err = os.Hostname(); err != nil {
+				return kafka.Broker{}, fmt.Errorf("kafka listener is bound to all interfaces and the hostname is unknown (%v); set --advertise-addr", err)
+			}
+		}
+		addr = net.JoinHostPort(host, port)
+	}
+	host, port, err := splitHostPort(addr)
+	if err != nil {
+		return kafka.Broker{}, err
+	}
+	return kafka.Broker{Host: host, Port: int32(port)}, nil
+}
+
+// loadNodeID returns the configured id, or the one remembered in the data
+// dir, creating a random one on first start so broker ids stay stable.
+func loadNodeID(dir string, configured int32) (int32, error) {
+	path := filepath.Join(dir, "node-id")
+	if b, err := os.ReadFile(path); err == nil {
+		stored, perr := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 32)
+		if perr != nil || stored <= 0 {
+			return 0, &FlagError{Flag: "data-dir", Err: fmt.Errorf("%s is corrupt (%q); remove it to pick a new id", path, b)}
+		}
+		if configured != 0 && int32(stored) != configured {
+			return 0, &FlagError{Flag: "node-id", Err: fmt.Errorf("data dir %s belongs to node %d, not %d", dir, stored, configured)}
+		}
+		return int32(stored), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return 0, &FlagError{Flag: "data-dir", Err: err}
+	}
+	id := configured
+	if id == 0 {
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, err
+		}
+		id = int32(binary.BigEndian.Uint32(b[:])&0x3fffffff) + 1
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(int(id))+"\n"), 0o644); err != nil {
+		return 0, &FlagError{Flag: "data-dir", Err: err}
+	}
+	return id, nil
+}

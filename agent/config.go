@@ -1,0 +1,159 @@
+// Package agent assembles one running Wisp agent: the bucket, the Raft
+// metadata replica, the read cache, the flusher, the Kafka listener and the
+// HTTP listener, started in dependency order and stopped in reverse.
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/wisp-stream/wisp/objstore"
+)
+
+// Config is everything an agent needs; cmd/wisp fills it from flags,
+// WISP_* environment variables and a config file, then calls Validate.
+type Config struct {
+	// NodeID is the agent's broker id and Raft server id. 0 means: use the id
+	// stored in the data dir, creating a random one on first start.
+	NodeID int32
+	// KafkaAddr is where the Kafka listener binds.
+	KafkaAddr string
+	// AdvertiseAddr is the host:port clients are told to dial. Empty means
+	// KafkaAddr, with an unspecified host replaced by the machine's hostname.
+	AdvertiseAddr string
+	// HTTPAddr serves /healthz, /readyz and /metrics.
+	HTTPAddr string
+	// BucketURL names the object store: file:///path, mem://name, s3://...
+	BucketURL string
+	// DataDir holds the Raft log, snapshots and the node id. No record data
+	// is ever kept here: it all lives in the bucket.
+	DataDir string
+	// RaftAddr is where the Raft transport binds.
+	RaftAddr string
+	// FlushInterval and FlushBytes decide when the pending file is sealed
+	// and uploaded, whichever comes first.
+	FlushInterval time.Duration
+	FlushBytes    int64
+	// MaxBufferedBytes bounds produce data held in memory (pending and
+	// uploading); beyond it produce requests wait, then time out.
+	MaxBufferedBytes int64
+	// MaxRequestBytes bounds one Kafka request frame.
+	MaxRequestBytes int32
+	// AutoCreateTopics creates unknown topics on Metadata requests.
+	AutoCreateTopics bool
+	// DefaultPartitions is the partition count of auto-created topics.
+	DefaultPartitions int32
+	// CacheBytes bounds the read cache.
+	CacheBytes int64
+	// RaftTimeoutScale multiplies Raft's heartbeat/election timeouts; tests
+	// use a value below 1 to elect faster.
+	RaftTimeoutScale float64
+
+	// WrapStore, when set, wraps the opened bucket: the fault seam tests use
+	// to inject object-store errors and latency.
+	WrapStore func(objstore.Store) objstore.Store
+
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults of `wisp agent`.
+func DefaultConfig() Config {
+	return Config{
+		KafkaAddr:         ":9092",
+		HTTPAddr:          ":8080",
+		RaftAddr:          "127.0.0.1:7947",
+		DataDir:           "./wisp-data",
+		FlushInterval:     250 * time.Millisecond,
+		FlushBytes:        8 << 20,
+		MaxBufferedBytes:  256 << 20,
+		MaxRequestBytes:   100 << 20,
+		AutoCreateTopics:  true,
+		DefaultPartitions: 1,
+		CacheBytes:        512 << 20,
+		RaftTimeoutScale:  1,
+	}
+}
+
+// FlagError is a configuration error that names the flag at fault; the
+// command line turns it into exit code 2.
+type FlagError struct {
+	Flag string
+	Err  error
+}
+
+func (e *FlagError) Error() string { return fmt.Sprintf("--%s: %v", e.Flag, e.Err) }
+func (e *FlagError) Unwrap() error { return e.Err }
+
+// Validate checks every field once and fills derived defaults. The error
+// names the flag to fix.
+func (c *Config) Validate() error {
+	bad := func(flag, format string, args ...any) error {
+		return &FlagError{Flag: flag, Err: fmt.Errorf(format, args...)}
+	}
+	if c.NodeID < 0 {
+		return bad("node-id", "must be positive (or 0 to pick one and remember it in the data dir), got %d", c.NodeID)
+	}
+	for _, a := range []struct{ flag, addr string }{{"kafka-addr", c.KafkaAddr}, {"http-addr", c.HTTPAddr}, {"raft-addr", c.RaftAddr}} {
+		if _, _, err := splitHostPort(a.addr); err != nil {
+			return bad(a.flag, "%v", err)
+		}
+	}
+	if c.AdvertiseAddr != "" {
+		host, port, err := splitHostPort(c.AdvertiseAddr)
+		if err != nil {
+			return bad("advertise-addr", "%v", err)
+		}
+		if host == "" || net.ParseIP(host).IsUnspecified() || port == 0 {
+			return bad("advertise-addr", "%q must name a host and port clients can dial", c.AdvertiseAddr)
+		}
+	}
+	if c.BucketURL == "" {
+		return bad("bucket-url", "is required (e.g. file:///var/lib/wisp/bucket or s3://bucket?endpoint=host:9000)")
+	}
+	if c.DataDir == "" {
+		return bad("data-dir", "is required: it holds the Raft log and snapshots")
+	}
+	if c.FlushInterval < time.Millisecond || c.FlushInterval > time.Minute {
+		return bad("flush-interval", "must be between 1ms and 1m, got %s", c.FlushInterval)
+	}
+	if c.FlushBytes < 1024 {
+		return bad("flush-bytes", "must be at least 1024, got %d", c.FlushBytes)
+	}
+	if c.MaxBufferedBytes < c.FlushBytes {
+		return bad("max-buffered-bytes", "must be at least --flush-bytes (%d), got %d", c.FlushBytes, c.MaxBufferedBytes)
+	}
+	if c.MaxRequestBytes < 1024 {
+		return bad("max-request-bytes", "must be at least 1024, got %d", c.MaxRequestBytes)
+	}
+	if c.DefaultPartitions < 1 {
+		return bad("default-partitions", "must be at least 1, got %d", c.DefaultPartitions)
+	}
+	if c.CacheBytes < 0 {
+		return bad("cache-bytes", "must not be negative, got %d", c.CacheBytes)
+	}
+	if c.RaftTimeoutScale <= 0 {
+		c.RaftTimeoutScale = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("%q has an invalid port", addr)
+	}
+	return host, port, nil
+}
+
+var errShuttingDown = errors.New("agent is shutting down")

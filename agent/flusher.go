@@ -1,0 +1,282 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/wisp-stream/wisp/fsm"
+	"github.com/wisp-stream/wisp/kafka"
+	"github.com/wisp-stream/wisp/objstore"
+	"github.com/wisp-stream/wisp/objstore/datafile"
+)
+
+// FlusherConfig sets when files are sealed and how much may be in flight.
+type FlusherConfig struct {
+	Interval    time.Duration // seal the pending file this long after its first batch
+	MaxBytes    int64         // or as soon as it holds this many bytes
+	MaxBuffered int64         // bytes pending plus uploading; Append waits beyond it
+	MaxPuts     int           // uploads in flight at once
+	PutTimeout  time.Duration // per attempt
+	PutAttempts int
+	NodeID      int32
+}
+
+// Committer commits a file's manifest through Raft.
+type Committer func(ctx context.Context, c *fsm.CommitFile) (fsm.CommitFileResult, error)
+
+// Flusher is the produce write path: it buffers the batches of every
+// partition into one pending file, seals it on time or size, uploads sealed
+// files concurrently, and commits their manifests strictly in seal order, so
+// a producer's batch N+1 can never get a lower offset than batch N. Tickets
+// complete only after the commit: an ack means in the bucket and in Raft.
+type Flusher struct {
+	cfg    FlusherConfig
+	store  objstore.Store
+	commit Committer
+	prefix func() string              // key prefix, e.g. "wisp/<cluster>/"
+	prime  func(key string, b []byte) // hands a written file to the read cache
+	log    *slog.Logger
+
+	mu        sync.Mutex
+	cur       *pendingFile
+	seq       uint64 // last sealed file's sequence
+	failUpTo  uint64 // files sealed up to this sequence fail without commit
+	buffered  int64
+	freed     chan struct{} // closed and replaced whenever buffered drops
+	closed    bool
+	queue     chan *pendingFile
+	puts      chan struct{} // upload slots
+	loopDone  chan struct{}
+	closeOnce sync.Once
+}
+
+type pendingFile struct {
+	seq     uint64
+	b       *datafile.Builder
+	metas   []fsm.BatchMeta
+	tickets []*ticket
+	bytes   int64
+
+	key     string
+	data    []byte
+	putDone chan struct{}
+	putErr  error
+}
+
+type ticket struct {
+	done    chan struct{}
+	first   int
+	n       int
+	results []fsm.BatchResult
+	err     error
+}
+
+func (t *ticket) Done() <-chan struct{}               { return t.done }
+func (t *ticket) Results() ([]fsm.BatchResult, error) { return t.results, t.err }
+
+// NewFlusher starts the commit loop. prefix is read at seal time because the
+// cluster id is known only once Raft has a leader.
+func NewFlusher(cfg FlusherConfig, store objstore.Store, commit Committer, prefix func() string, prime func(string, []byte), logger *slog.Logger) *Flusher {
+	if cfg.MaxPuts <= 0 {
+		cfg.MaxPuts = 4
+	}
+	if cfg.PutTimeout <= 0 {
+		cfg.PutTimeout = 30 * time.Second
+	}
+	if cfg.PutAttempts <= 0 {
+		cfg.PutAttempts = 3
+	}
+	f := &Flusher{
+		cfg:      cfg,
+		store:    store,
+		commit:   commit,
+		prefix:   prefix,
+		prime:    prime,
+		log:      logger,
+		freed:    make(chan struct{}),
+		queue:    make(chan *pendingFile, 1024),
+		puts:     make(chan struct{}, cfg.MaxPuts),
+		loopDone: make(chan struct{}),
+	}
+	go f.commitLoop()
+	return f
+}
+
+// Append adds the batches of one produce request to the pending file, all
+// of them or none, so one request is committed atomically. It blocks while
+// the agent holds more than MaxBuffered bytes, until ctx ends. The caller
+// may reuse the batches' Raw buffers once Append returns.
+func (f *Flusher) Append(ctx context.Context, batches []kafka.ProduceBatch) (kafka.Ticket, error) {
+	var size int64
+	for _, b := range batches {
+		size += int64(len(b.Raw))
+	}
+	f.mu.Lock()
+	for f.buffered > 0 && f.buffered+size > f.cfg.MaxBuffered && !f.closed {
+		freed := f.freed
+		f.mu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("produce waited for buffer space (%d bytes buffered, limit %d): %w", f.buffered, f.cfg.MaxBuffered, ctx.Err())
+		}
+		f.mu.Lock()
+	}
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil, errShuttingDown
+	}
+	if f.cur == nil {
+		f.cur = &pendingFile{b: datafile.NewBuilder()}
+		cur := f.cur
+		time.AfterFunc(f.cfg.Interval, func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.cur == cur {
+				f.sealLocked()
+			}
+		})
+	}
+	cur := f.cur
+	t := &ticket{done: make(chan struct{}), first: len(cur.metas), n: len(batches)}
+	for _, b := range batches {
+		pos := cur.b.Append(b.TopicID, b.Partition, b.Raw)
+		cur.metas = append(cur.metas, fsm.BatchMeta{
+			TopicID:       b.TopicID,
+			Partition:     b.Partition,
+			Pos:           pos,
+			Len:           int32(len(b.Raw)),
+			Records:       int32(b.Header.OffsetCount()),
+			MaxTimestamp:  b.Header.MaxTimestamp,
+			ProducerID:    b.Header.ProducerID,
+			ProducerEpoch: b.Header.ProducerEpoch,
+			BaseSequence:  b.Header.BaseSequence,
+		})
+	}
+	cur.tickets = append(cur.tickets, t)
+	cur.bytes += size
+	f.buffered += size
+	if cur.b.Len() >= f.cfg.MaxBytes {
+		f.sealLocked()
+	}
+	return t, nil
+}
+
+// sealLocked moves the pending file into the upload/commit pipeline.
+func (f *Flusher) sealLocked() {
+	cur := f.cur
+	if cur == nil {
+		return
+	}
+	f.cur = nil
+	f.seq++
+	cur.seq = f.seq
+	cur.putDone = make(chan struct{})
+	cur.key = fmt.Sprintf("%sfiles/%020d-%d-%d.wisp", f.prefix(), time.Now().UnixNano(), f.cfg.NodeID, cur.seq)
+	cur.data = cur.b.Finish()
+	cur.b = nil
+	f.queue <- cur // capacity bounds sealed files; blocking here is back-pressure
+	go f.upload(cur)
+}
+
+func (f *Flusher) upload(pf *pendingFile) {
+	defer close(pf.putDone)
+	f.puts <- struct{}{}
+	defer func() { <-f.puts }()
+	var err error
+	for attempt := 1; attempt <= f.cfg.PutAttempts; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), f.cfg.PutTimeout)
+		err = f.store.Put(ctx, pf.key, pf.data)
+		cancel()
+		if err == nil {
+			if f.prime != nil {
+				f.prime(pf.key, pf.data)
+			}
+			return
+		}
+		f.log.Warn("uploading data file failed", "key", pf.key, "bytes", len(pf.data), "attempt", attempt, "err", err)
+		if attempt < f.cfg.PutAttempts {
+			time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+		}
+	}
+	pf.putErr = fmt.Errorf("put %s (%d bytes) to %s: %w", pf.key, len(pf.data), f.store, err)
+}
+
+// commitLoop commits sealed files one at a time in seal order.
+func (f *Flusher) commitLoop() {
+	defer close(f.loopDone)
+	for pf := range f.queue {
+		<-pf.putDone
+		err := pf.putErr
+		f.mu.Lock()
+		poisoned := pf.seq <= f.failUpTo
+		f.mu.Unlock()
+		if err == nil && poisoned {
+			err = fmt.Errorf("%w: an earlier data file failed, so later ones are refused to keep offsets in order", kafka.ErrNotCommitted)
+		}
+		var res fsm.CommitFileResult
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			res, err = f.commit(ctx, &fsm.CommitFile{
+				Key:     pf.key,
+				Size:    int64(len(pf.data)),
+				NodeID:  f.cfg.NodeID,
+				NowMs:   time.Now().UnixMilli(),
+				Batches: pf.metas,
+			})
+			cancel()
+			if err == nil && len(res.Batches) != len(pf.metas) {
+				err = fmt.Errorf("commit of %s returned %d results for %d batches", pf.key, len(res.Batches), len(pf.metas))
+			}
+		}
+		if err != nil && !poisoned {
+			// Fail everything sealed or pending now: the producers' retries
+			// then arrive in order, instead of later batches overtaking them.
+			f.mu.Lock()
+			f.failUpTo = f.seq
+			if f.cur != nil {
+				f.failUpTo++ // the pending file gets the next sequence when sealed
+			}
+			f.mu.Unlock()
+			f.log.Error("data file not committed; failing its produce requests with a retriable error", "key", pf.key, "err", err)
+		}
+		for _, t := range pf.tickets {
+			if err != nil {
+				t.err = fmt.Errorf("%w: %w", kafka.ErrNotCommitted, err)
+			} else {
+				t.results = res.Batches[t.first : t.first+t.n]
+			}
+			close(t.done)
+		}
+		f.mu.Lock()
+		f.buffered -= pf.bytes
+		close(f.freed)
+		f.freed = make(chan struct{})
+		f.mu.Unlock()
+		pf.data, pf.metas = nil, nil
+	}
+}
+
+// Close seals the pending file and waits until every sealed file is
+// committed or failed, or ctx ends. Appends after Close fail. Idempotent.
+func (f *Flusher) Close(ctx context.Context) error {
+	f.closeOnce.Do(func() {
+		f.mu.Lock()
+		f.closed = true
+		f.sealLocked()
+		close(f.queue)
+		close(f.freed)
+		f.freed = make(chan struct{})
+		f.mu.Unlock()
+	})
+	select {
+	case <-f.loopDone:
+		return nil
+	case <-ctx.Done():
+		return errors.Join(errors.New("flusher did not drain before the shutdown deadline"), ctx.Err())
+	}
+}

@@ -1,0 +1,191 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/wisp-stream/wisp/fsm"
+)
+
+// raftNode is this agent's Raft replica of the metadata state machine.
+type raftNode struct {
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	store     *raftboltdb.BoltStore
+	fsm       *fsm.FSM
+}
+
+func openRaft(cfg *Config, nodeID int32, f *fsm.FSM, log *slog.Logger) (*raftNode, error) {
+	dir := filepath.Join(cfg.DataDir, "raft")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, &FlagError{Flag: "data-dir", Err: fmt.Errorf("cannot create %s: %w", dir, err)}
+	}
+	hl := hclog.New(&hclog.LoggerOptions{
+		Name:   "raft",
+		Level:  hclog.Warn,
+		Output: slogWriter{log.With("component", "raft")},
+	})
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(strconv.Itoa(int(nodeID)))
+	rc.Logger = hl
+	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) * cfg.RaftTimeoutScale) }
+	rc.HeartbeatTimeout = scale(time.Second)
+	rc.ElectionTimeout = scale(time.Second)
+	rc.LeaderLeaseTimeout = scale(500 * time.Millisecond)
+	rc.CommitTimeout = 5 * time.Millisecond
+	rc.SnapshotInterval = 60 * time.Second
+	rc.SnapshotThreshold = 4096
+	rc.TrailingLogs = 4096
+
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	if err != nil {
+		return nil, &FlagError{Flag: "data-dir", Err: fmt.Errorf("cannot open the raft log in %s (is another agent using this data dir?): %w", dir, err)}
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("open raft snapshots in %s: %w", dir, err)
+	}
+	advertise, err := raftAdvertise(cfg)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	transport, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 3, 10*time.Second, hl)
+	if err != nil {
+		store.Close()
+		return nil, &FlagError{Flag: "raft-addr", Err: fmt.Errorf("cannot listen on %s: %w", cfg.RaftAddr, err)}
+	}
+	existing, err := raft.HasExistingState(store, store, snaps)
+	if err != nil {
+		transport.Close()
+		store.Close()
+		return nil, fmt.Errorf("inspect raft state in %s: %w", dir, err)
+	}
+	r, err := raft.NewRaft(rc, f, store, store, snaps, transport)
+	if err != nil {
+		transport.Close()
+		store.Close()
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	if !existing {
+		// A data dir with Raft state always rejoins what it had; only an
+		// empty one bootstraps, so a restart can never fork the cluster.
+		boot := raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter,
+			ID:       rc.LocalID,
+			Address:  transport.LocalAddr(),
+		}}}
+		if err := r.BootstrapCluster(boot).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			r.Shutdown()
+			transport.Close()
+			store.Close()
+			return nil, fmt.Errorf("bootstrap raft: %w", err)
+		}
+	}
+	return &raftNode{raft: r, transport: transport, store: store, fsm: f}, nil
+}
+
+// raftAdvertise is the address other agents reach this one's Raft at.
+func raftAdvertise(cfg *Config) (net.Addr, error) {
+	host, port, _ := splitHostPort(cfg.RaftAddr)
+	if host == "" || net.ParseIP(host).IsUnspecified() {
+		adv := cfg.AdvertiseAddr
+		if adv == "" {
+			adv = "127.0.0.1:0"
+		}
+		host, _, _ = splitHostPort(adv)
+	}
+	addr, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return nil, &FlagError{Flag: "raft-addr", Err: fmt.Errorf("cannot resolve an advertisable raft address: %w", err)}
+	}
+	if port == 0 {
+		return nil, nil // let the transport advertise its bound port
+	}
+	return addr, nil
+}
+
+// apply commits cmd through Raft and returns the state machine's response.
+// It is the one write path to the metadata.
+func (n *raftNode) apply(ctx context.Context, cmd fsm.Command) (any, error) {
+	data, err := fsm.Encode(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("encode %T: %w", cmd, err)
+	}
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+		if timeout <= 0 {
+			return nil, ctx.Err()
+		}
+	}
+	fut := n.raft.Apply(data, timeout)
+	if err := fut.Error(); err != nil {
+		return nil, fmt.Errorf("raft apply %T: %w", cmd, err)
+	}
+	if err, ok := fut.Response().(error); ok {
+		return nil, err
+	}
+	return fut.Response(), nil
+}
+
+// waitLeader waits until this node leads (single-agent clusters) or knows a
+// leader.
+func (n *raftNode) waitLeader(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if addr, _ := n.raft.LeaderWithID(); addr != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no raft leader elected: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func (n *raftNode) close() error {
+	var errs []error
+	if err := n.raft.Shutdown().Error(); err != nil {
+		errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
+	}
+	if err := n.transport.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.store.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// slogWriter forwards hclog's text lines to slog, so the agent has one logger.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	line := string(bytes.TrimSpace(p))
+	switch {
+	case bytes.Contains(p, []byte("[ERROR]")):
+		w.log.Error(line)
+	case bytes.Contains(p, []byte("[WARN]")):
+		w.log.Warn(line)
+	default:
+		w.log.Info(line)
+	}
+	return len(p), nil
+}

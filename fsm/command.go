@@ -1,0 +1,152 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+)
+
+// CommandType is the first byte of every encoded command.
+//
+// The numbering is append-only: never renumber or reuse a value, because old
+// log entries and snapshots keep the old meaning forever. A command that older
+// replicas may safely skip gets IgnorableFlag set in its type.
+type CommandType uint8
+
+// Command types. ONLY ADD TO THE END.
+const (
+	CmdInitCluster      CommandType = 1
+	CmdCreateTopic      CommandType = 2
+	CmdDeleteTopic      CommandType = 3
+	CmdCreatePartitions CommandType = 4
+	CmdCommitFile       CommandType = 5
+	CmdInitProducerID   CommandType = 6
+	CmdForgetFiles      CommandType = 7
+
+	// IgnorableFlag marks a command that a replica which does not know it may
+	// skip. Without it, an unknown command stops the replica.
+	IgnorableFlag CommandType = 0x80
+)
+
+func (t CommandType) String() string {
+	switch t {
+	case CmdInitCluster:
+		return "InitCluster"
+	case CmdCreateTopic:
+		return "CreateTopic"
+	case CmdDeleteTopic:
+		return "DeleteTopic"
+	case CmdCreatePartitions:
+		return "CreatePartitions"
+	case CmdCommitFile:
+		return "CommitFile"
+	case CmdInitProducerID:
+		return "InitProducerID"
+	case CmdForgetFiles:
+		return "ForgetFiles"
+	}
+	return fmt.Sprintf("CommandType(%d)", uint8(t))
+}
+
+// Command is one state change. Decode returns the value (not pointer) types
+// below; Encode accepts either.
+type Command interface{ Type() CommandType }
+
+// Sentinel errors returned (wrapped) by Decode.
+var (
+	// ErrUnknownCommand means the type byte names no registered command.
+	ErrUnknownCommand = errors.New("fsm: unknown command type")
+	// ErrUnknownVersion means the command is known but not in this version,
+	// typically because a newer agent proposed it.
+	ErrUnknownVersion = errors.New("fsm: unknown command version")
+	// ErrMalformed means the bytes do not decode as the command they claim to be.
+	ErrMalformed = errors.New("fsm: malformed command")
+)
+
+// InitCluster names the cluster. Only the first one takes effect; later ones
+// are no-ops so that every bootstrap attempt may propose one.
+type InitCluster struct {
+	ClusterID string `json:"cluster_id"`
+	NowMs     int64  `json:"now_ms"`
+}
+
+// CreateTopic creates a topic with its partitions, all empty.
+type CreateTopic struct {
+	Name       string            `json:"name"`
+	ID         [16]byte          `json:"id"`
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs"`
+	NowMs      int64             `json:"now_ms"`
+}
+
+// DeleteTopic removes a topic, its manifests and its producer state; files no
+// longer referenced become dead.
+type DeleteTopic struct {
+	Name  string `json:"name"`
+	NowMs int64  `json:"now_ms"`
+}
+
+// CreatePartitions raises a topic's partition count to Count, which must be
+// greater than the current count.
+type CreatePartitions struct {
+	Name  string `json:"name"`
+	Count int32  `json:"count"`
+}
+
+// CommitFile indexes the batches of one data file that is already in the
+// bucket and assigns their offsets. It is the hot command: it carries counts
+// and byte ranges, never record data.
+type CommitFile struct {
+	Key     string // object key of the data file
+	Size    int64  // bytes in the file
+	NodeID  int32  // agent that wrote it
+	NowMs   int64
+	Batches []BatchMeta
+}
+
+// BatchMeta describes one record batch inside a committed file.
+type BatchMeta struct {
+	TopicID       [16]byte
+	Partition     int32
+	Pos           int64 // byte position of the batch in the file
+	Len           int32
+	Records       int32 // offsets the batch occupies (lastOffsetDelta+1)
+	MaxTimestamp  int64
+	ProducerID    int64 // -1 when not idempotent
+	ProducerEpoch int16
+	BaseSequence  int32
+}
+
+// InitProducerID allocates a producer id (ProducerID and ProducerEpoch -1) or
+// bumps the epoch of an existing one (both given, epoch current).
+type InitProducerID struct {
+	ProducerID    int64 `json:"producer_id"`
+	ProducerEpoch int16 `json:"producer_epoch"`
+	NowMs         int64 `json:"now_ms"`
+}
+
+// ForgetFiles removes keys from the dead-file list once the deleter has
+// removed them from the bucket.
+type ForgetFiles struct {
+	Keys []string
+}
+
+// Type implements Command.
+func (InitCluster) Type() CommandType { return CmdInitCluster }
+
+// Type implements Command.
+func (CreateTopic) Type() CommandType { return CmdCreateTopic }
+
+// Type implements Command.
+func (DeleteTopic) Type() CommandType { return CmdDeleteTopic }
+
+// Type implements Command.
+func (CreatePartitions) Type() CommandType { return CmdCreatePartitions }
+
+// Type implements Command.
+func (CommitFile) Type() CommandType { return CmdCommitFile }
+
+// Type implements Command.
+func (InitProducerID) Type() CommandType { return CmdInitProducerID }
+
+// Type implements Command.
+func (ForgetFiles) Type() CommandType { return CmdForgetFiles }

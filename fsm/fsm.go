@@ -1,0 +1,111 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// FSM implements raft.FSM. Raft calls Apply, Snapshot and Restore from its
+// FSM goroutine; every other method may be called from any goroutine.
+type FSM struct {
+	logger *slog.Logger
+
+	mu sync.RWMutex // guards s; readers take it shared
+	s  *state
+
+	watchMu  sync.Mutex // guards watchers; never held together with mu
+	watchers map[PartitionKey]map[*Waiter]struct{}
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// New returns an empty FSM. A nil logger discards.
+func New(logger *slog.Logger) *FSM {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &FSM{
+		logger:   logger,
+		s:        newState(),
+		watchers: make(map[PartitionKey]map[*Waiter]struct{}),
+	}
+}
+
+// Apply applies one committed log entry and returns the command's result (see
+// results.go for which type). It panics when the entry is not a command this
+// replica understands, unless the command type carries IgnorableFlag: going
+// on without it would let this replica silently diverge from the others.
+func (f *FSM) Apply(l *raft.Log) interface{} {
+	cmd, err := Decode(l.Data)
+	if err != nil {
+		if errors.Is(err, ErrUnknownCommand) && CommandType(l.Data[0])&IgnorableFlag != 0 {
+			f.logger.Warn("skipping unknown ignorable command", "index", l.Index, "type", l.Data[0])
+			f.mu.Lock()
+			f.s.applied = l.Index
+			f.mu.Unlock()
+			return nil
+		}
+		panic(fmt.Sprintf("fsm: cannot apply raft log index %d: %v", l.Index, err))
+	}
+
+	f.mu.Lock()
+	res, advanced := f.s.apply(l.Index, cmd)
+	f.s.applied = l.Index
+	f.mu.Unlock()
+
+	// Outside mu: a woken fetch will want the read lock at once.
+	f.wake(advanced)
+	return res
+}
+
+// apply dispatches one decoded command. It returns the Apply response and the
+// partitions whose waiters must be woken.
+func (s *state) apply(index uint64, cmd Command) (any, []PartitionKey) {
+	switch c := cmd.(type) {
+	case InitCluster:
+		if s.clusterID == "" {
+			s.clusterID = c.ClusterID
+		}
+		return nil, nil
+	case CreateTopic:
+		return s.createTopic(c), nil
+	case DeleteTopic:
+		return s.deleteTopic(index, c)
+	case CreatePartitions:
+		return s.createPartitions(c), nil
+	case CommitFile:
+		return s.commitFile(index, c)
+	case InitProducerID:
+		return s.initProducerID(c), nil
+	case ForgetFiles:
+		s.forgetFiles(c)
+		return nil, nil
+	}
+	panic(fmt.Sprintf("fsm: no apply for command %T at index %d", cmd, index))
+}
+
+// forgetFiles drops keys from the dead list; unknown keys are ignored so a
+// retried ForgetFiles is harmless.
+func (s *state) forgetFiles(c ForgetFiles) {
+	drop := make(map[string]struct{}, len(c.Keys))
+	for _, k := range c.Keys {
+		if _, ok := s.deadKeys[k]; ok {
+			drop[k] = struct{}{}
+			delete(s.deadKeys, k)
+		}
+	}
+	if len(drop) == 0 {
+		return
+	}
+	kept := make([]DeadFile, 0, len(s.dead)-len(drop))
+	for _, d := range s.dead {
+		if _, ok := drop[d.Key]; !ok {
+			kept = append(kept, d)
+		}
+	}
+	s.dead = kept
+}

@@ -1,0 +1,46 @@
+package fsm
+
+// Apply returns one of these values (never a pointer) as its response:
+//
+//	InitCluster, ForgetFiles, skipped ignorable commands   nil
+//	CreateTopic, DeleteTopic, CreatePartitions             TopicResult
+//	CommitFile                                             CommitFileResult
+//	InitProducerID                                         InitProducerIDResult
+//
+// Error codes are Kafka error codes (github.com/twmb/franz-go/pkg/kerr); 0
+// means success.
+
+// CommitFileResult has one BatchResult per CommitFile batch, in the same order.
+type CommitFileResult struct{ Batches []BatchResult }
+
+// BatchResult is the outcome of one batch of a CommitFile.
+//
+// Codes: UNKNOWN_TOPIC_OR_PARTITION, OUT_OF_ORDER_SEQUENCE_NUMBER,
+// INVALID_PRODUCER_EPOCH; INVALID_RECORD when the batch's own fields are
+// impossible (empty, outside the file, negative sequence of an idempotent
+// batch); DUPLICATE_RESOURCE for every batch when the file key was committed
+// before (a retried commit whose first attempt was applied: its offsets are
+// not kept, and accepting the file twice could resurrect a dead file).
+// On error BaseOffset and LogStartOffset are -1.
+type BatchResult struct {
+	ErrorCode      int16
+	BaseOffset     int64 // assigned (or original, for a duplicate) base offset
+	LogStartOffset int64
+	Duplicate      bool // the batch was committed before; nothing was indexed
+}
+
+// TopicResult answers CreateTopic, DeleteTopic and CreatePartitions. Topic
+// describes the topic after the change (for DeleteTopic, as it was); it is
+// the zero value on error.
+type TopicResult struct {
+	ErrorCode    int16
+	ErrorMessage string
+	Topic        TopicInfo
+}
+
+// InitProducerIDResult answers InitProducerID.
+type InitProducerIDResult struct {
+	ErrorCode     int16
+	ProducerID    int64
+	ProducerEpoch int16
+}

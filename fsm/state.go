@@ -1,0 +1,120 @@
+package fsm
+
+import (
+	"maps"
+	"slices"
+)
+
+// state is everything the FSM replicates. It is mutated only by Apply (under
+// FSM.mu held for writing) and replaced wholesale by Restore.
+type state struct {
+	applied   uint64
+	clusterID string
+	nextPID   int64 // next producer id to try; ids with state are skipped
+
+	topics map[string]*topic
+	byID   map[[16]byte]*topic
+
+	producers map[int64]producer
+	files     map[string]fileRec // live files, each referenced by >= 1 entry
+	dead      []DeadFile         // in DiedIndex order
+	deadKeys  map[string]struct{}
+}
+
+type topic struct {
+	info  TopicInfo // info.Configs is never mutated in place: snapshots share it
+	parts []*partition
+}
+
+type partition struct {
+	logStart int64
+	hw       int64
+	m        manifest
+	// windows holds the last batches of each idempotent producer that wrote
+	// here. It lives with the partition so that deleting the topic drops it.
+	windows map[int64]seqWindow
+}
+
+// producer is the per-id state: the fencing epoch and when it was last used
+// (for a future expiry command; Apply itself never reads a clock).
+type producer struct {
+	epoch  int16
+	lastMs int64
+}
+
+type fileRec struct {
+	size      int64
+	nodeID    int32
+	createdMs int64
+	refs      int64 // manifest entries that point into the file
+}
+
+func newState() *state {
+	return &state{
+		nextPID:   1,
+		topics:    make(map[string]*topic),
+		byID:      make(map[[16]byte]*topic),
+		producers: make(map[int64]producer),
+		files:     make(map[string]fileRec),
+		deadKeys:  make(map[string]struct{}),
+	}
+}
+
+// clone returns a copy for a snapshot to persist while Apply goes on. It costs
+// one small copy per topic, partition, producer and file; the manifests, which
+// hold most of the state, are shared copy-on-write (see manifest.shared).
+// The caller must hold the write lock because it marks manifests shared.
+func (s *state) clone() *state {
+	c := &state{
+		applied:   s.applied,
+		clusterID: s.clusterID,
+		nextPID:   s.nextPID,
+		topics:    make(map[string]*topic, len(s.topics)),
+		byID:      make(map[[16]byte]*topic, len(s.byID)),
+		producers: maps.Clone(s.producers),
+		files:     maps.Clone(s.files),
+		dead:      slices.Clone(s.dead),
+	}
+	for name, t := range s.topics {
+		ct := &topic{info: t.info, parts: make([]*partition, len(t.parts))}
+		for i, p := range t.parts {
+			p.m.shared = true
+			cp := *p
+			cp.windows = maps.Clone(p.windows)
+			ct.parts[i] = &cp
+		}
+		c.topics[name] = ct
+		c.byID[t.info.ID] = ct
+	}
+	return c
+}
+
+// partition returns the partition named by a topic id and index, or nil.
+func (s *state) partition(id [16]byte, p int32) *partition {
+	t := s.byID[id]
+	if t == nil || p < 0 || int(p) >= len(t.parts) {
+		return nil
+	}
+	return t.parts[p]
+}
+
+// unref drops one reference to key; a file left without references becomes
+// dead at the given log index.
+func (s *state) unref(key string, index uint64, nowMs int64) {
+	f, ok := s.files[key]
+	if !ok {
+		panic("fsm: manifest entry references unknown file " + key)
+	}
+	f.refs--
+	if f.refs > 0 {
+		s.files[key] = f
+		return
+	}
+	delete(s.files, key)
+	s.markDead(key, f.size, index, nowMs)
+}
+
+func (s *state) markDead(key string, size int64, index uint64, nowMs int64) {
+	s.dead = append(s.dead, DeadFile{Key: key, Size: size, DiedIndex: index, DiedMs: nowMs})
+	s.deadKeys[key] = struct{}{}
+}

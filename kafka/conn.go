@@ -1,0 +1,208 @@
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// respond produces a request's response. The connection's writer goroutine
+// calls it, so responses leave in request order while the slow part of a
+// request (waiting for a flush, a long-poll fetch) overlaps with reading the
+// next requests. A nil response means none is sent (acks=0 produce).
+type respond func() kmsg.Response
+
+// inflight is one request read from the connection, waiting for its turn to
+// be answered.
+type inflight struct {
+	key     int16
+	version int16
+	corr    int32
+	resp    respond
+	// closeAfter closes the connection after this response (or instead of
+	// it when resp returns nil), as Kafka does for acks=0 produce errors.
+	closeAfter bool
+}
+
+// clientConn is one client connection. Only serve's goroutine reads; only the
+// writer goroutine writes.
+type clientConn struct {
+	s        *Server
+	nc       net.Conn
+	log      *slog.Logger
+	clientID string
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+func newConn(s *Server, nc net.Conn) *clientConn {
+	ctx, cancel := context.WithCancel(s.ctx)
+	return &clientConn{
+		s:      s,
+		nc:     nc,
+		log:    s.log.With("remote", nc.RemoteAddr().String()),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+}
+
+// errFrame marks a problem with the client's bytes: the connection is closed
+// and one line is logged, everyone else keeps being served.
+var errFrame = errors.New("bad request frame")
+
+func (c *clientConn) serve() {
+	defer c.nc.Close()
+	defer c.cancel()
+
+	queue := make(chan *inflight, c.s.cfg.MaxInflightPerConn)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop(queue)
+	}()
+
+	err := c.readLoop(queue)
+	close(queue)
+	<-writerDone
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.ctx.Err() != nil:
+	case errors.Is(err, errFrame):
+		c.log.Warn("closing kafka connection", "client_id", c.clientID, "err", err)
+	default:
+		c.log.Debug("kafka connection ended", "client_id", c.clientID, "err", err)
+	}
+}
+
+func (c *clientConn) readLoop(queue chan<- *inflight) error {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	var sizeBuf [4]byte
+	for {
+		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
+			return err
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if size < 8 {
+			return fmt.Errorf("%w: frame size %d is below the smallest request header", errFrame, size)
+		}
+		if size > c.s.cfg.MaxRequestBytes {
+			return fmt.Errorf("%w: frame of %d bytes exceeds --max-request-bytes %d", errFrame, size, c.s.cfg.MaxRequestBytes)
+		}
+		body := make([]byte, size)
+		if _, err := io.ReadFull(br, body); err != nil {
+			return err
+		}
+		in, err := c.decode(body)
+		if err != nil {
+			return err
+		}
+		select {
+		case queue <- in:
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		}
+		if in.closeAfter {
+			return nil
+		}
+	}
+}
+
+// decode parses a request frame and starts its handler.
+func (c *clientConn) decode(body []byte) (*inflight, error) {
+	r := kbin.Reader{Src: body}
+	key := r.Int16()
+	version := r.Int16()
+	corr := r.Int32()
+	clientID := r.NullableString()
+	if !r.Ok() {
+		return nil, fmt.Errorf("%w: truncated request header", errFrame)
+	}
+	if clientID != nil {
+		c.clientID = *clientID
+	}
+
+	a, known := apis[key]
+	if key == apiVersionsKey && (version < a.min || version > a.max) {
+		// Clients probe with their newest ApiVersions; Kafka answers with
+		// UNSUPPORTED_VERSION and the full table encoded as v0 so they can
+		// retry with a version both sides know.
+		return &inflight{key: key, version: 0, corr: corr, resp: c.s.unsupportedAPIVersions()}, nil
+	}
+	if !known {
+		return nil, fmt.Errorf("%w: unknown api key %d (correlation id %d)", errFrame, key, corr)
+	}
+	if version < a.min || version > a.max {
+		return nil, fmt.Errorf("%w: %s version %d is not served (versions %d-%d)", errFrame, kmsg.NameForKey(key), version, a.min, a.max)
+	}
+	req := kmsg.RequestForKey(key)
+	req.SetVersion(version)
+	if req.IsFlexible() {
+		kmsg.SkipTags(&r)
+	}
+	if !r.Ok() {
+		return nil, fmt.Errorf("%w: truncated %s v%d request header", errFrame, kmsg.NameForKey(key), version)
+	}
+	if err := req.ReadFrom(r.Src); err != nil {
+		return nil, fmt.Errorf("%w: malformed %s v%d request: %v", errFrame, kmsg.NameForKey(key), version, err)
+	}
+	in := &inflight{key: key, version: version, corr: corr}
+	in.resp = a.handle(c, req, in)
+	return in, nil
+}
+
+func (c *clientConn) writeLoop(queue <-chan *inflight) {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	var buf []byte
+	broken := false
+	for in := range queue {
+		if broken {
+			continue // drain so the reader never blocks; responses are dropped
+		}
+		resp := in.resp()
+		if resp != nil {
+			buf = appendResponse(buf[:0], in, resp)
+			if _, err := bw.Write(buf); err != nil {
+				broken = true
+				c.nc.Close()
+				continue
+			}
+		}
+		if in.closeAfter {
+			bw.Flush()
+			c.nc.Close()
+			broken = true
+			continue
+		}
+		if len(queue) == 0 {
+			if err := bw.Flush(); err != nil {
+				broken = true
+				c.nc.Close()
+			}
+		}
+	}
+	if !broken {
+		bw.Flush()
+	}
+}
+
+// appendResponse frames resp: size, correlation id, header tags for flexible
+// versions (except ApiVersions, whose response header is always v0 so a
+// client can parse it before it knows what we speak), then the body.
+func appendResponse(dst []byte, in *inflight, resp kmsg.Response) []byte {
+	resp.SetVersion(in.version)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = kbin.AppendInt32(dst, in.corr)
+	if resp.IsFlexible() && in.key != apiVersionsKey {
+		dst = append(dst, 0)
+	}
+	dst = resp.AppendTo(dst)
+	binary.BigEndian.PutUint32(dst, uint32(len(dst)-4))
+	return dst
+}

@@ -1,0 +1,232 @@
+package kafka
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/wisp-stream/wisp/fsm"
+	"github.com/wisp-stream/wisp/kafka/recordbatch"
+)
+
+// Fetch v4-v18 (v0-v3 answer with message sets older clients cannot get from
+// magic-2 data). v13+ names topics by id. Fetch sessions are not kept: every
+// response carries session id 0, which clients treat as sessionless.
+func init() {
+	register(api{key: 1, min: 4, max: 18, handle: handleFetch})
+}
+
+// entriesPerRead bounds how much of the manifest one partition read walks.
+const entriesPerRead = 64
+
+func handleFetch(c *clientConn, kreq kmsg.Request, _ *inflight) respond {
+	req := kreq.(*kmsg.FetchRequest)
+	return func() kmsg.Response { return c.s.fetch(c.ctx, req) }
+}
+
+// fetchPart is one requested partition, resolved against the manifest.
+type fetchPart struct {
+	key      fsm.PartitionKey
+	offset   int64
+	maxBytes int32
+	code     int16
+	resp     *kmsg.FetchResponseTopicPartition
+}
+
+func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if req.SessionID != 0 {
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return resp
+	}
+	md := s.backend.Metadata()
+	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+
+	var parts []*fetchPart
+	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
+	for i, rt := range req.Topics {
+		t := &resp.Topics[i]
+		*t = kmsg.NewFetchResponseTopic()
+		t.Topic, t.TopicID = rt.Topic, rt.TopicID
+		var (
+			info fsm.TopicInfo
+			ok   bool
+		)
+		unknown := kerr.UnknownTopicOrPartition.Code
+		if req.Version >= 13 {
+			info, ok = md.TopicByID(rt.TopicID)
+			unknown = kerr.UnknownTopicID.Code
+		} else {
+			info, ok = md.Topic(rt.Topic)
+		}
+		t.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
+		for j, rp := range rt.Partitions {
+			p := &t.Partitions[j]
+			*p = kmsg.NewFetchResponseTopicPartition()
+			p.Partition = rp.Partition
+			p.HighWatermark, p.LastStableOffset, p.LogStartOffset = -1, -1, -1
+			fp := &fetchPart{offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, resp: p}
+			if !ok || rp.Partition < 0 || rp.Partition >= info.Partitions {
+				fp.code = unknown
+			} else {
+				fp.key = fsm.PartitionKey{TopicID: info.ID, Partition: rp.Partition}
+			}
+			parts = append(parts, fp)
+		}
+	}
+
+	var waiter *fsm.Waiter
+	var keys []fsm.PartitionKey
+	defer func() {
+		if waiter != nil {
+			md.Unwatch(waiter, keys)
+		}
+	}()
+	for {
+		available, done := s.fetchAvailable(parts)
+		if done || available >= int64(req.MinBytes) || !time.Now().Before(deadline) || ctx.Err() != nil {
+			break
+		}
+		if waiter == nil {
+			// Register before waiting, then look again: a commit that lands
+			// between the check above and Watch must not be slept through.
+			waiter = fsm.NewWaiter()
+			for _, fp := range parts {
+				if fp.code == 0 {
+					keys = append(keys, fp.key)
+				}
+			}
+			md.Watch(waiter, keys)
+			continue
+		}
+		timer := time.NewTimer(time.Until(deadline))
+		select {
+		case <-waiter.C:
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+		timer.Stop()
+	}
+
+	budget := int64(req.MaxBytes)
+	if req.Version < 3 || budget <= 0 {
+		budget = 1 << 62
+	}
+	first := true
+	for _, fp := range parts {
+		p := fp.resp
+		if fp.code != 0 {
+			p.ErrorCode = fp.code
+			continue
+		}
+		info, _ := md.Partition(fp.key.TopicID, fp.key.Partition)
+		p.HighWatermark, p.LastStableOffset, p.LogStartOffset = info.HighWatermark, info.HighWatermark, info.LogStartOffset
+		switch {
+		case fp.offset < info.LogStartOffset || fp.offset > info.HighWatermark:
+			p.ErrorCode = kerr.OffsetOutOfRange.Code
+			continue
+		case fp.offset == info.HighWatermark || budget <= 0:
+			continue
+		}
+		limit := min(int64(fp.maxBytes), budget)
+		recs, code := s.readPartition(ctx, fp.key, fp.offset, limit, first)
+		p.ErrorCode = code
+		if len(recs) > 0 {
+			p.RecordBatches = recs
+			budget -= int64(len(recs))
+			first = false
+		}
+	}
+	return resp
+}
+
+// fetchAvailable sums the committed bytes past each partition's fetch offset.
+// done reports that the fetch must answer now (a partition has an error).
+func (s *Server) fetchAvailable(parts []*fetchPart) (available int64, done bool) {
+	md := s.backend.Metadata()
+	for _, fp := range parts {
+		if fp.code != 0 {
+			return 0, true
+		}
+		info, ok := md.Partition(fp.key.TopicID, fp.key.Partition)
+		if !ok {
+			// Deleted while we waited.
+			fp.code = kerr.UnknownTopicOrPartition.Code
+			return 0, true
+		}
+		if fp.offset < info.LogStartOffset || fp.offset > info.HighWatermark {
+			return 0, true
+		}
+		if fp.offset == info.HighWatermark {
+			continue
+		}
+		entries, _, _ := md.Entries(fp.key.TopicID, fp.key.Partition, fp.offset, entriesPerRead)
+		for _, e := range entries {
+			available += e.Len
+		}
+	}
+	return available, false
+}
+
+// readPartition returns whole batches starting with the one that holds
+// offset, up to limit bytes; with atLeastOne the first batch is returned even
+// when it alone exceeds the limit (KIP-74), so a large batch never wedges a
+// consumer. Base offsets are rewritten on the way out: they sit outside the
+// batch CRC, so the stored bytes stay exactly as produced.
+func (s *Server) readPartition(ctx context.Context, key fsm.PartitionKey, offset, limit int64, atLeastOne bool) ([]byte, int16) {
+	md := s.backend.Metadata()
+	var out []byte
+	for {
+		entries, _, ok := md.Entries(key.TopicID, key.Partition, offset, entriesPerRead)
+		if !ok {
+			return out, kerr.UnknownTopicOrPartition.Code
+		}
+		if len(entries) == 0 {
+			return out, 0
+		}
+		for _, e := range entries {
+			if int64(len(out)) >= limit && !(atLeastOne && len(out) == 0) {
+				return out, 0
+			}
+			data, err := s.backend.ReadAt(ctx, e.Key, e.Pos, e.Len)
+			if err != nil {
+				s.log.Warn("fetch could not read data file", "key", e.Key, "pos", e.Pos, "len", e.Len, "err", err)
+				if len(out) > 0 {
+					return out, 0
+				}
+				return nil, kerr.KafkaStorageError.Code
+			}
+			next := e.BaseOffset
+			full := false
+			werr := recordbatch.Walk(data, func(h recordbatch.Header, raw []byte) bool {
+				base := next
+				next += h.OffsetCount()
+				if next <= offset {
+					return true
+				}
+				if int64(len(out)+len(raw)) > limit && !(atLeastOne && len(out) == 0) {
+					full = true
+					return false
+				}
+				start := len(out)
+				out = append(out, raw...)
+				recordbatch.SetBaseOffset(out[start:], base)
+				recordbatch.SetPartitionLeaderEpoch(out[start:], 0)
+				return true
+			})
+			if werr != nil {
+				s.log.Error("data file chunk does not parse as record batches", "key", e.Key, "pos", e.Pos, "err", werr)
+				if len(out) > 0 {
+					return out, 0
+				}
+				return nil, kerr.CorruptMessage.Code
+			}
+			if full {
+				return out, 0
+			}
+			offset = max(offset, e.LastOffset+1)
+		}
+	}
+}

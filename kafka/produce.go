@@ -1,0 +1,225 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/wisp-stream/wisp/fsm"
+	"github.com/wisp-stream/wisp/kafka/recordbatch"
+)
+
+// Produce v0-v13. Only magic-2 record batches are accepted; v0-v2 stay
+// advertised because librdkafka before 2.11.1 turns compression off when
+// Produce v0 is missing from ApiVersions. v13 names topics by id.
+func init() {
+	register(api{key: 0, min: 0, max: 13, handle: handleProduce})
+}
+
+// ErrNotCommitted is what a Ticket reports when the file holding a request
+// could not be put or committed: nothing of the request was acknowledged.
+var ErrNotCommitted = errors.New("produce not committed")
+
+// produceSlot tracks one partition of a produce request while it waits.
+type produceSlot struct {
+	topic     *kmsg.ProduceResponseTopic
+	partition int32
+	code      int16
+	msg       string
+	first     int // index of this partition's first batch in the appended slice
+	n         int
+}
+
+func handleProduce(c *clientConn, kreq kmsg.Request, in *inflight) respond {
+	req := kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	s := c.s
+	md := s.backend.Metadata()
+
+	var topics produceTopics
+	if req.TransactionID != nil {
+		// Transactions are not served yet; refuse loudly rather than
+		// pretend the writes are transactional.
+		for _, rt := range req.Topics {
+			t := topics.add(rt)
+			for _, rp := range rt.Partitions {
+				addProducePartition(t, rp.Partition, kerr.TransactionalIDAuthorizationFailed.Code, "transactions are not supported by this Wisp version")
+			}
+		}
+		return func() kmsg.Response { return topics.into(resp) }
+	}
+
+	var (
+		batches []ProduceBatch
+		slots   []*produceSlot
+		failed  bool
+	)
+	for _, rt := range req.Topics {
+		t := topics.add(rt)
+		var (
+			info fsm.TopicInfo
+			ok   bool
+		)
+		if req.Version >= 13 {
+			info, ok = md.TopicByID(rt.TopicID)
+		} else {
+			info, ok = md.Topic(rt.Topic)
+		}
+		maxBatch := int64(1048588)
+		if ok {
+			if v, err := strconv.ParseInt(info.Configs["max.message.bytes"], 10, 64); err == nil && v > 0 {
+				maxBatch = v
+			}
+		}
+		for _, rp := range rt.Partitions {
+			slot := &produceSlot{topic: t, partition: rp.Partition, first: len(batches)}
+			slots = append(slots, slot)
+			if !ok || rp.Partition < 0 || rp.Partition >= info.Partitions {
+				slot.code = kerr.UnknownTopicOrPartition.Code
+				failed = true
+				continue
+			}
+			split, err := recordbatch.Split(rp.Records)
+			if err == nil && len(split) == 0 {
+				err = fmt.Errorf("%w: produce request carries no record batch", recordbatch.ErrCorrupt)
+			}
+			for _, b := range split {
+				if err != nil {
+					break
+				}
+				if int64(len(b.Raw)) > maxBatch {
+					err = fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", recordbatch.ErrTooLarge, len(b.Raw), maxBatch)
+				}
+				if b.Header.Transactional() {
+					err = fmt.Errorf("%w: transactional batches are not supported yet", recordbatch.ErrInvalidRecord)
+				}
+			}
+			if err != nil {
+				slot.code, slot.msg = batchErrorCode(err), err.Error()
+				failed = true
+				c.log.Debug("rejected produce batch", "topic", info.Name, "partition", rp.Partition, "err", err)
+				continue
+			}
+			for _, b := range split {
+				batches = append(batches, ProduceBatch{TopicID: info.ID, Partition: rp.Partition, Header: b.Header, Raw: b.Raw})
+			}
+			slot.n = len(split)
+		}
+	}
+
+	var ticket Ticket
+	var appendErr error
+	if len(batches) > 0 {
+		timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, timeout)
+		ticket, appendErr = s.backend.Append(ctx, batches)
+		cancel()
+	}
+
+	if req.Acks == 0 {
+		// No response; Kafka closes the connection on errors so the client
+		// refreshes metadata instead of writing into the void.
+		in.closeAfter = failed || appendErr != nil
+		return func() kmsg.Response { return nil }
+	}
+
+	start := time.Now()
+	return func() kmsg.Response {
+		var results []fsm.BatchResult
+		var err = appendErr
+		if ticket != nil && err == nil {
+			timeout := time.Duration(req.TimeoutMillis)*time.Millisecond - time.Since(start)
+			timer := time.NewTimer(max(timeout, 0))
+			select {
+			case <-ticket.Done():
+				results, err = ticket.Results()
+			case <-timer.C:
+				err = context.DeadlineExceeded
+			case <-c.ctx.Done():
+				err = c.ctx.Err()
+			}
+			timer.Stop()
+		}
+		for _, slot := range slots {
+			if slot.code != 0 || slot.n == 0 {
+				addProducePartition(slot.topic, slot.partition, slot.code, slot.msg)
+				continue
+			}
+			if err != nil {
+				code := kerr.KafkaStorageError.Code
+				if errors.Is(err, context.DeadlineExceeded) {
+					code = kerr.RequestTimedOut.Code
+				}
+				addProducePartition(slot.topic, slot.partition, code, err.Error())
+				continue
+			}
+			p := addProducePartition(slot.topic, slot.partition, 0, "")
+			p.BaseOffset = -1
+			for i, r := range results[slot.first : slot.first+slot.n] {
+				if i == 0 {
+					p.BaseOffset = r.BaseOffset
+				}
+				p.LogStartOffset = r.LogStartOffset
+				if r.ErrorCode != 0 {
+					p.ErrorCode = r.ErrorCode
+					p.BaseOffset = -1
+					break
+				}
+			}
+		}
+		return topics.into(resp)
+	}
+}
+
+// produceTopics collects response topics by pointer while partitions are
+// added, and copies them into the response once complete.
+type produceTopics []*kmsg.ProduceResponseTopic
+
+func (ts *produceTopics) add(rt kmsg.ProduceRequestTopic) *kmsg.ProduceResponseTopic {
+	t := kmsg.NewProduceResponseTopic()
+	t.Topic, t.TopicID = rt.Topic, rt.TopicID
+	*ts = append(*ts, &t)
+	return &t
+}
+
+func (ts produceTopics) into(resp *kmsg.ProduceResponse) *kmsg.ProduceResponse {
+	for _, t := range ts {
+		resp.Topics = append(resp.Topics, *t)
+	}
+	return resp
+}
+
+func addProducePartition(t *kmsg.ProduceResponseTopic, partition int32, code int16, msg string) *kmsg.ProduceResponseTopicPartition {
+	p := kmsg.NewProduceResponseTopicPartition()
+	p.Partition = partition
+	p.ErrorCode = code
+	p.BaseOffset = -1
+	p.LogAppendTime = -1
+	if msg != "" {
+		p.ErrorMessage = &msg
+	}
+	t.Partitions = append(t.Partitions, p)
+	return &t.Partitions[len(t.Partitions)-1]
+}
+
+// batchErrorCode maps a record batch validation error to its Kafka code.
+func batchErrorCode(err error) int16 {
+	switch {
+	case errors.Is(err, recordbatch.ErrUnsupportedMagic):
+		return kerr.UnsupportedForMessageFormat.Code
+	case errors.Is(err, recordbatch.ErrTooLarge):
+		return kerr.MessageTooLarge.Code
+	case errors.Is(err, recordbatch.ErrInvalidRecord):
+		return kerr.InvalidRecord.Code
+	default:
+		return kerr.CorruptMessage.Code
+	}
+}

@@ -1,0 +1,208 @@
+// Package kafka serves the Kafka wire protocol on top of Wisp's metadata
+// (fsm) and data path (the agent's flusher and read cache). One file per API
+// key holds its handler and the versions it serves; the ApiVersions answer is
+// derived from those registrations.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/wisp-stream/wisp/fsm"
+	"github.com/wisp-stream/wisp/kafka/recordbatch"
+)
+
+// Config holds what the protocol layer needs to know about its agent.
+type Config struct {
+	// NodeID is this agent's broker id in Metadata responses.
+	NodeID int32
+	// AdvertisedHost and AdvertisedPort are what clients are told to dial.
+	AdvertisedHost string
+	AdvertisedPort int32
+	// MaxRequestBytes bounds one request frame; a larger frame closes the connection.
+	MaxRequestBytes int32
+	// AutoCreateTopics creates unknown topics on Metadata and Produce, as Kafka does by default.
+	AutoCreateTopics bool
+	// DefaultPartitions is the partition count of auto-created topics and of
+	// CreateTopics requests that leave it to the broker (-1).
+	DefaultPartitions int32
+	// MaxInflightPerConn bounds requests read ahead of their responses on one connection.
+	MaxInflightPerConn int
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxRequestBytes <= 0 {
+		c.MaxRequestBytes = 100 << 20
+	}
+	if c.DefaultPartitions <= 0 {
+		c.DefaultPartitions = 1
+	}
+	if c.MaxInflightPerConn <= 0 {
+		c.MaxInflightPerConn = 32
+	}
+}
+
+// Broker is one live agent as the Kafka protocol names it.
+type Broker struct {
+	NodeID int32
+	Host   string
+	Port   int32
+	Rack   *string
+}
+
+// ProduceBatch is one validated record batch bound for a partition.
+// Raw aliases the request buffer; the appender copies it before the request
+// is released.
+type ProduceBatch struct {
+	TopicID   [16]byte
+	Partition int32
+	Header    recordbatch.Header
+	Raw       []byte
+}
+
+// Ticket is a produce request's place in the write path. Done is closed once
+// the file holding its batches is in the bucket and committed (or failed).
+type Ticket interface {
+	Done() <-chan struct{}
+	// Results is valid after Done: one result per appended batch, in order,
+	// or an error meaning nothing of the request was committed.
+	Results() ([]fsm.BatchResult, error)
+}
+
+// Backend is what the protocol layer needs from the running agent.
+type Backend interface {
+	// Metadata is the local replica of the metadata state machine.
+	Metadata() *fsm.FSM
+	// Apply commits a command through Raft and returns the FSM's response.
+	Apply(ctx context.Context, cmd fsm.Command) (any, error)
+	// Append adds the batches of one produce request, atomically, to the
+	// pending file. It may block for back-pressure until ctx is done.
+	Append(ctx context.Context, batches []ProduceBatch) (Ticket, error)
+	// ReadAt reads a byte range of a data file through the read cache.
+	ReadAt(ctx context.Context, key string, off, n int64) ([]byte, error)
+	// Brokers lists the live agents; the first is the controller.
+	Brokers() []Broker
+}
+
+// Server accepts Kafka connections. Close stops it.
+type Server struct {
+	cfg     Config
+	backend Backend
+	log     *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu    sync.Mutex
+	lns   []net.Listener
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+
+	autoCreate sync.Mutex // serialises auto-creation so racing producers create a topic once
+}
+
+// NewServer builds a server; call Serve with a listener.
+func NewServer(cfg Config, backend Backend, logger *slog.Logger) *Server {
+	cfg.setDefaults()
+	if logger == nil {
+		logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg:     cfg,
+		backend: backend,
+		log:     logger,
+		ctx:     ctx,
+		cancel:  cancel,
+		conns:   make(map[net.Conn]struct{}),
+	}
+}
+
+// Serve accepts connections on ln until Close. It returns nil after Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		return ln.Close()
+	}
+	s.lns = append(s.lns, ln)
+	s.mu.Unlock()
+
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Temporary accept errors (EMFILE) must not kill the listener.
+			delay = min(max(delay*2, 5*time.Millisecond), time.Second)
+			s.log.Warn("kafka accept failed; retrying", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		s.mu.Lock()
+		if s.ctx.Err() != nil {
+			s.mu.Unlock()
+			nc.Close()
+			return nil
+		}
+		s.conns[nc] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			newConn(s, nc).serve()
+			s.mu.Lock()
+			delete(s.conns, nc)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops accepting, closes every connection and waits for their
+// goroutines. Produce requests already appended stay in the flusher, which
+// the agent drains separately. Safe to call more than once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.cancel()
+	for _, ln := range s.lns {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) self() Broker {
+	return Broker{NodeID: s.cfg.NodeID, Host: s.cfg.AdvertisedHost, Port: s.cfg.AdvertisedPort}
+}
+
+func (s *Server) brokers() []Broker {
+	if bs := s.backend.Brokers(); len(bs) > 0 {
+		return bs
+	}
+	return []Broker{s.self()}
+}
+
+// applyTopic runs a topic admin command and unwraps its result.
+func (s *Server) applyTopic(ctx context.Context, cmd fsm.Command) (fsm.TopicResult, error) {
+	res, err := s.backend.Apply(ctx, cmd)
+	if err != nil {
+		return fsm.TopicResult{}, err
+	}
+	tr, ok := res.(fsm.TopicResult)
+	if !ok {
+		return fsm.TopicResult{}, fmt.Errorf("unexpected fsm response %T to %T", res, cmd)
+	}
+	return tr, nil
+}

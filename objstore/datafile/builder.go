@@ -1,0 +1,78 @@
+package datafile
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"slices"
+)
+
+// initialCap is the starting buffer capacity: large enough that typical
+// flushes grow only a few times (append doubles), small enough not to waste
+// memory on the many small files of a lightly loaded agent.
+const initialCap = 256 << 10
+
+// Builder accumulates batches for one file. Not safe for concurrent use (the
+// flusher holds a lock).
+type Builder struct {
+	buf     []byte
+	entries []IndexEntry
+	done    bool
+}
+
+// NewBuilder returns a Builder whose file starts with the 8-byte header:
+// magic "WISPDF" and the 2-byte format version.
+func NewBuilder() *Builder {
+	b := &Builder{buf: make([]byte, HeaderSize, initialCap)}
+	copy(b.buf, headerMagic[:])
+	binary.BigEndian.PutUint16(b.buf[6:], Version)
+	return b
+}
+
+// Append copies batch (one whole Kafka record batch) into the file and returns
+// its byte position. The caller keeps ownership of batch. It panics if batch
+// is longer than a Kafka batch can be (math.MaxInt32) or if Finish was called.
+func (b *Builder) Append(topicID [16]byte, partition int32, batch []byte) (pos int64) {
+	if b.done {
+		panic("datafile: Append after Finish")
+	}
+	if len(batch) > math.MaxInt32 {
+		panic(fmt.Sprintf("datafile: batch of %d bytes exceeds the Kafka limit", len(batch)))
+	}
+	pos = int64(len(b.buf))
+	b.buf = append(b.buf, batch...)
+	b.entries = append(b.entries, IndexEntry{TopicID: topicID, Partition: partition, Pos: pos, Len: int32(len(batch))})
+	return pos
+}
+
+// Len returns the bytes so far (header + batches), excluding the footer.
+func (b *Builder) Len() int64 { return int64(len(b.buf)) }
+
+// Batches returns the number of batches appended.
+func (b *Builder) Batches() int { return len(b.entries) }
+
+// Finish appends the footer and returns the whole file, which the caller then
+// owns. The Builder must not be used after.
+func (b *Builder) Finish() []byte {
+	if b.done {
+		panic("datafile: Finish called twice")
+	}
+	b.done = true
+	footerLen := len(b.entries)*EntrySize + TrailerSize
+	start := len(b.buf)
+	buf := slices.Grow(b.buf, footerLen)[:start+footerLen]
+	p := start
+	for _, e := range b.entries {
+		putEntry(buf[p:], e)
+		p += EntrySize
+	}
+	binary.BigEndian.PutUint32(buf[p:], uint32(len(b.entries)))
+	binary.BigEndian.PutUint32(buf[p+4:], uint32(footerLen))
+	binary.BigEndian.PutUint16(buf[p+8:], Version)
+	crc := crc32.Checksum(buf[start:p+10], castagnoli)
+	binary.BigEndian.PutUint32(buf[p+10:], crc)
+	copy(buf[p+14:], endMagic[:])
+	b.buf, b.entries = nil, nil
+	return buf
+}
