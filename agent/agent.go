@@ -211,7 +211,7 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 		if err := a.flusher.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
-		a.kafka.Close()
+		a.kafka.Close(ctx)
 		if err := a.httpSrv.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}

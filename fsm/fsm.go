@@ -52,14 +52,21 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 		panic(fmt.Sprintf("fsm: cannot apply raft log index %d: %v", l.Index, err))
 	}
 
-	f.mu.Lock()
-	res, advanced := f.s.apply(l.Index, cmd)
-	f.s.applied = l.Index
-	f.mu.Unlock()
+	res, advanced := f.applyLocked(l.Index, cmd)
 
 	// Outside mu: a woken fetch will want the read lock at once.
 	f.wake(advanced)
 	return res
+}
+
+// applyLocked applies cmd under the write lock. The deferred unlock keeps
+// readers from deadlocking should a caller recover an invariant panic.
+func (f *FSM) applyLocked(index uint64, cmd Command) (any, []PartitionKey) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	res, advanced := f.s.apply(index, cmd)
+	f.s.applied = index
+	return res, advanced
 }
 
 // apply dispatches one decoded command. It returns the Apply response and the

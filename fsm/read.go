@@ -132,13 +132,13 @@ func (f *FSM) Partition(topicID [16]byte, p int32) (PartitionInfo, bool) {
 	return part.info(), true
 }
 
-// Entries returns up to max entries starting with the one containing offset
+// Entries returns up to maxEntries entries starting with the one containing offset
 // from, or the first one after it (so a from below the log start offset
 // starts at the first entry, and a from at or past the high watermark gets
 // none), together with the partition's info at that same moment. A fetch
 // serves whole entries and lets the client skip records below from. It
 // returns false if the topic or partition does not exist.
-func (f *FSM) Entries(topicID [16]byte, p int32, from int64, max int) ([]Entry, PartitionInfo, bool) {
+func (f *FSM) Entries(topicID [16]byte, p int32, from int64, maxEntries int) ([]Entry, PartitionInfo, bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	part := f.s.partition(topicID, p)
@@ -147,7 +147,7 @@ func (f *FSM) Entries(topicID [16]byte, p int32, from int64, max int) ([]Entry, 
 	}
 	es := part.m.entries
 	i := part.m.search(from)
-	j := i + min(max, len(es)-i)
+	j := i + min(maxEntries, len(es)-i)
 	if j <= i {
 		return nil, part.info(), true
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -41,6 +42,9 @@ type clientConn struct {
 	clientID string
 	ctx      context.Context
 	cancel   context.CancelFunc
+	// unanswered counts requests read and not yet answered, so a graceful
+	// shutdown can wait for them.
+	unanswered atomic.Int64
 }
 
 func newConn(s *Server, nc net.Conn) *clientConn {
@@ -103,9 +107,11 @@ func (c *clientConn) readLoop(queue chan<- *inflight) error {
 		if err != nil {
 			return err
 		}
+		c.unanswered.Add(1)
 		select {
 		case queue <- in:
 		case <-c.ctx.Done():
+			c.unanswered.Add(-1)
 			return c.ctx.Err()
 		}
 		if in.closeAfter {
@@ -162,33 +168,41 @@ func (c *clientConn) writeLoop(queue <-chan *inflight) {
 	var buf []byte
 	broken := false
 	for in := range queue {
-		if broken {
-			continue // drain so the reader never blocks; responses are dropped
-		}
-		resp := in.resp()
-		if resp != nil {
-			buf = appendResponse(buf[:0], in, resp)
-			if _, err := bw.Write(buf); err != nil {
-				broken = true
-				c.nc.Close()
-				continue
-			}
-		}
-		if in.closeAfter {
-			bw.Flush()
-			c.nc.Close()
-			broken = true
-			continue
-		}
-		if len(queue) == 0 {
-			if err := bw.Flush(); err != nil {
-				broken = true
-				c.nc.Close()
-			}
-		}
+		c.answer(in, bw, &buf, &broken)
 	}
 	if !broken {
 		bw.Flush()
+	}
+}
+
+// answer waits for one request's response and writes it.
+func (c *clientConn) answer(in *inflight, bw *bufio.Writer, buf *[]byte, broken *bool) {
+	defer c.unanswered.Add(-1)
+	if *broken {
+		return // drained so the reader never blocks; responses are dropped
+	}
+	resp := in.resp()
+	if resp != nil {
+		*buf = appendResponse((*buf)[:0], in, resp)
+		if _, err := bw.Write(*buf); err != nil {
+			*broken = true
+			c.nc.Close()
+			return
+		}
+	}
+	if in.closeAfter {
+		bw.Flush()
+		c.nc.Close()
+		*broken = true
+		return
+	}
+	// Flush once the writer catches up with the reader, so pipelined
+	// responses share a syscall. The in-flight count includes this one.
+	if c.unanswered.Load() <= 1 {
+		if err := bw.Flush(); err != nil {
+			*broken = true
+			c.nc.Close()
+		}
 	}
 }
 

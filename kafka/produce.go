@@ -25,6 +25,9 @@ func init() {
 // could not be put or committed: nothing of the request was acknowledged.
 var ErrNotCommitted = errors.New("produce not committed")
 
+// errBatchTooLarge is a batch over the topic's max.message.bytes.
+var errBatchTooLarge = errors.New("record batch too large")
+
 // produceSlot tracks one partition of a produce request while it waits.
 type produceSlot struct {
 	topic     *kmsg.ProduceResponseTopic
@@ -85,15 +88,12 @@ func handleProduce(c *clientConn, kreq kmsg.Request, in *inflight) respond {
 				continue
 			}
 			split, err := recordbatch.Split(rp.Records)
-			if err == nil && len(split) == 0 {
-				err = fmt.Errorf("%w: produce request carries no record batch", recordbatch.ErrCorrupt)
-			}
 			for _, b := range split {
 				if err != nil {
 					break
 				}
 				if int64(len(b.Raw)) > maxBatch {
-					err = fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", recordbatch.ErrTooLarge, len(b.Raw), maxBatch)
+					err = fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", errBatchTooLarge, len(b.Raw), maxBatch)
 				}
 				if b.Header.Transactional() {
 					err = fmt.Errorf("%w: transactional batches are not supported yet", recordbatch.ErrInvalidRecord)
@@ -215,7 +215,9 @@ func batchErrorCode(err error) int16 {
 	switch {
 	case errors.Is(err, recordbatch.ErrUnsupportedMagic):
 		return kerr.UnsupportedForMessageFormat.Code
-	case errors.Is(err, recordbatch.ErrTooLarge):
+	case errors.Is(err, recordbatch.ErrUnsupportedCompression):
+		return kerr.UnsupportedCompressionType.Code
+	case errors.Is(err, errBatchTooLarge):
 		return kerr.MessageTooLarge.Code
 	case errors.Is(err, recordbatch.ErrInvalidRecord):
 		return kerr.InvalidRecord.Code

@@ -100,7 +100,7 @@ type Server struct {
 
 	mu    sync.Mutex
 	lns   []net.Listener
-	conns map[net.Conn]struct{}
+	conns map[net.Conn]*clientConn
 	wg    sync.WaitGroup
 
 	autoCreate sync.Mutex // serialises auto-creation so racing producers create a topic once
@@ -119,7 +119,7 @@ func NewServer(cfg Config, backend Backend, logger *slog.Logger) *Server {
 		log:     logger,
 		ctx:     ctx,
 		cancel:  cancel,
-		conns:   make(map[net.Conn]struct{}),
+		conns:   make(map[net.Conn]*clientConn),
 	}
 }
 
@@ -153,12 +153,13 @@ func (s *Server) Serve(ln net.Listener) error {
 			nc.Close()
 			return nil
 		}
-		s.conns[nc] = struct{}{}
+		cc := newConn(s, nc)
+		s.conns[nc] = cc
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
-			newConn(s, nc).serve()
+			cc.serve()
 			s.mu.Lock()
 			delete(s.conns, nc)
 			s.mu.Unlock()
@@ -166,21 +167,46 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-// Close stops accepting, closes every connection and waits for their
-// goroutines. Produce requests already appended stay in the flusher, which
-// the agent drains separately. Safe to call more than once.
-func (s *Server) Close() error {
+// Close stops accepting, lets every connection finish answering the
+// requests it has already read (until ctx ends), then closes the connections
+// and waits for their goroutines. The agent drains the flusher first, so
+// producers waiting on a flush get their acks. Safe to call more than once.
+func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
-	s.cancel()
 	for _, ln := range s.lns {
 		ln.Close()
 	}
+	s.lns = nil
+	s.mu.Unlock()
+
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for s.unanswered() > 0 && ctx.Err() == nil {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+		}
+	}
+
+	s.mu.Lock()
+	s.cancel()
 	for c := range s.conns {
 		c.Close()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
 	return nil
+}
+
+// unanswered counts requests read but not yet answered, over all connections.
+func (s *Server) unanswered() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, cc := range s.conns {
+		n += cc.unanswered.Load()
+	}
+	return n
 }
 
 func (s *Server) self() Broker {

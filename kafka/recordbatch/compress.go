@@ -34,10 +34,11 @@ type Decoder struct {
 // records decompress to more than maxDecompressed bytes. A value <= 0 means
 // DefaultMaxDecompressed.
 //
-// Memory: decompression allocates at most about twice maxDecompressed, and
-// decoding the records then allocates up to about twenty times the
-// decompressed size in the worst case (a batch of empty records with empty
-// headers), so a bound should be chosen with that factor in mind.
+// Memory: decompression holds at most about twice maxDecompressed plus the
+// codec's own state (up to two 4 MiB block buffers for lz4), and decoding the
+// records then allocates up to about twenty times the decompressed size in
+// the worst case (a batch of empty records with empty headers), so a bound
+// should be chosen with that factor in mind.
 func NewDecoder(maxDecompressed int) *Decoder {
 	if maxDecompressed <= 0 {
 		maxDecompressed = DefaultMaxDecompressed

@@ -192,11 +192,13 @@ func SetPartitionLeaderEpoch(raw []byte, epoch int32) {
 // (milliseconds): it sets the timestamp-type bit and the max timestamp, as
 // Kafka does for topics with message.timestamp.type=LogAppendTime, and
 // recomputes the CRC since both fields are covered by it. FirstTimestamp and
-// the records are left alone; readers use Header.Timestamp. raw must be one
-// whole batch (as returned by Split); the CRC is computed over all of it.
+// the records are left alone; readers use Header.Timestamp. raw must start
+// with a whole batch that has passed Validate (it may run on past it): the CRC
+// is computed over the batchLength it declares.
 func SetLogAppendTime(raw []byte, ts int64) {
+	end := logOverhead + int(binary.BigEndian.Uint32(raw[offBatchLength:]))
 	attrs := binary.BigEndian.Uint16(raw[offAttributes:])
 	binary.BigEndian.PutUint16(raw[offAttributes:], attrs|attrLogAppendTime)
 	binary.BigEndian.PutUint64(raw[offMaxTimestamp:], uint64(ts))
-	binary.BigEndian.PutUint32(raw[offCRC:], crc32.Checksum(raw[offAttributes:], castagnoli))
+	binary.BigEndian.PutUint32(raw[offCRC:], crc32.Checksum(raw[offAttributes:end], castagnoli))
 }

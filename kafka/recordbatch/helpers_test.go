@@ -104,4 +104,3 @@ func bytesAllocated(f func()) uint64 {
 // setU32 and friends edit a header field of a test batch.
 func setU32(b []byte, off int, v uint32) []byte { binary.BigEndian.PutUint32(b[off:], v); return b }
 func setU16(b []byte, off int, v uint16) []byte { binary.BigEndian.PutUint16(b[off:], v); return b }
-

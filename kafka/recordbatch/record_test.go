@@ -179,26 +179,35 @@ func TestRecordsEmptyBatch(t *testing.T) {
 }
 
 func TestDecompressionBound(t *testing.T) {
-	// 2 MiB of zeros compress to almost nothing under every codec.
-	bomb := []Record{{Value: make([]byte, 2<<20)}}
-	small, large := NewDecoder(1<<20), NewDecoder(3<<20)
+	// 16 MiB of zeros compress to almost nothing under every codec. A
+	// decoder bounded far below that must refuse the batch without ever
+	// holding anything close to 16 MiB.
+	const bombSize = 16 << 20
+	bombBody := Build(plainOpts(), []Record{{Value: make([]byte, bombSize)}})[HeaderSize:]
+	base := Build(plainOpts(), []Record{{}})
+	small, large := NewDecoder(128<<10), NewDecoder(bombSize+1<<20)
 	for _, c := range codecCases[1:] {
 		t.Run(c.name, func(t *testing.T) {
-			b := Build(idempotentOpts(c), bomb)
-			if len(b) > 200<<10 {
+			b := withBody(base, c.codec, compress(c.codec, bombBody, c.xerial))
+			if len(b) > 2<<20 {
 				t.Fatalf("test bomb is %d bytes, codec did not compress it", len(b))
 			}
 			var err error
 			n := bytesAllocated(func() { _, err = small.Records(b) })
 			if !errors.Is(err, ErrTooLarge) {
-				t.Fatalf("Records with a 1 MiB bound = %v, want ErrTooLarge", err)
+				t.Fatalf("Records with a 128 KiB bound = %v, want ErrTooLarge", err)
 			}
-			if n > 8<<20 {
+			if !strings.Contains(err.Error(), c.codec.String()) {
+				t.Errorf("error %q does not name the codec", err)
+			}
+			// Codec state (lz4 keeps two 4 MiB block buffers) is allowed
+			// for; the decompressed bomb is not.
+			if n > bombSize*3/4 {
 				t.Errorf("refusing the batch allocated %d bytes", n)
 			}
 			recs, err := large.Records(b)
-			if err != nil || len(recs) != 1 || len(recs[0].Value) != 2<<20 {
-				t.Fatalf("Records with a 3 MiB bound = %d records, %v", len(recs), err)
+			if err != nil || len(recs) != 1 || len(recs[0].Value) != bombSize {
+				t.Fatalf("Records with a large enough bound = %d records, %v", len(recs), err)
 			}
 		})
 	}
@@ -249,5 +258,33 @@ func TestRecordCountBoundsAllocation(t *testing.T) {
 func TestNewDecoderDefault(t *testing.T) {
 	if got := NewDecoder(0).MaxDecompressed(); got != DefaultMaxDecompressed {
 		t.Fatalf("NewDecoder(0) bound = %d", got)
+	}
+}
+
+func TestDecoderConcurrentUse(t *testing.T) {
+	// Agents decode batches of many partitions at once with one Decoder.
+	var batches [][]byte
+	for _, c := range codecCases {
+		batches = append(batches, Build(idempotentOpts(c), sampleRecords()))
+	}
+	d := NewDecoder(0)
+	want := numbered(sampleRecords())
+	errs := make(chan error, 4*len(batches))
+	for g := range 4 {
+		go func() {
+			for i := range batches {
+				b := batches[(i+g)%len(batches)]
+				got, err := d.Records(b)
+				if err == nil && !reflect.DeepEqual(got, want) {
+					err = errors.New("records differ")
+				}
+				errs <- err
+			}
+		}()
+	}
+	for range 4 * len(batches) {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

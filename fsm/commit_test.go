@@ -1,0 +1,262 @@
+package fsm
+
+import (
+	"math"
+	"reflect"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+func TestCommitFileAssignsOffsetsInOrder(t *testing.T) {
+	h := newHarness(t)
+	a := h.createTopic("a", 2)
+	b := h.createTopic("b", 1)
+	res := h.mustCommit("f1",
+		plain(a, 0, 0, 10, 3),
+		plain(b, 0, 10, 10, 5),
+		plain(a, 1, 20, 10, 1),
+		plain(a, 0, 30, 10, 2),
+	)
+	want := []int64{0, 0, 0, 3}
+	for i, r := range res {
+		if r.BaseOffset != want[i] || r.LogStartOffset != 0 || r.Duplicate {
+			t.Fatalf("batch %d: %+v, want base %d", i, r, want[i])
+		}
+	}
+	res = h.mustCommit("f2", plain(a, 0, 0, 10, 4))
+	if res[0].BaseOffset != 5 {
+		t.Fatalf("second file base = %d, want 5", res[0].BaseOffset)
+	}
+	for _, tc := range []struct {
+		id   [16]byte
+		p    int32
+		want int64
+	}{{a, 0, 9}, {a, 1, 1}, {b, 0, 5}} {
+		if info, _ := h.f.Partition(tc.id, tc.p); info.HighWatermark != tc.want {
+			t.Fatalf("partition %d high watermark %d, want %d", tc.p, info.HighWatermark, tc.want)
+		}
+	}
+}
+
+func TestCommitFileBatchErrors(t *testing.T) {
+	unknown := topicID("unknown")
+	tests := []struct {
+		name  string
+		batch func(id [16]byte) BatchMeta
+		want  *kerr.Error
+	}{
+		{"unknown topic", func([16]byte) BatchMeta { return plain(unknown, 0, 0, 10, 1) }, kerr.UnknownTopicOrPartition},
+		{"partition past count", func(id [16]byte) BatchMeta { return plain(id, 2, 0, 10, 1) }, kerr.UnknownTopicOrPartition},
+		{"negative partition", func(id [16]byte) BatchMeta { return plain(id, -1, 0, 10, 1) }, kerr.UnknownTopicOrPartition},
+		{"no records", func(id [16]byte) BatchMeta { return plain(id, 0, 0, 10, 0) }, kerr.InvalidRecord},
+		{"no bytes", func(id [16]byte) BatchMeta { return plain(id, 0, 0, 0, 1) }, kerr.InvalidRecord},
+		{"negative position", func(id [16]byte) BatchMeta { return plain(id, 0, -1, 10, 1) }, kerr.InvalidRecord},
+		{"past end of file", func(id [16]byte) BatchMeta { return plain(id, 0, 95, 10, 1) }, kerr.InvalidRecord},
+		{"position overflow", func(id [16]byte) BatchMeta { return plain(id, 0, math.MaxInt64, 10, 1) }, kerr.InvalidRecord},
+		{"idempotent negative sequence", func(id [16]byte) BatchMeta { return idem(id, 0, 0, 10, 1, 5, 0, -1) }, kerr.InvalidRecord},
+		{"idempotent negative epoch", func(id [16]byte) BatchMeta { return idem(id, 0, 0, 10, 1, 5, -1, 0) }, kerr.InvalidRecord},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			id := h.createTopic("t", 2)
+			good := plain(id, 1, 0, 10, 1)
+			res := h.apply(CommitFile{Key: "f", Size: 100, NowMs: 1, Batches: []BatchMeta{tt.batch(id), good}}).(CommitFileResult)
+			want := []BatchResult{
+				{ErrorCode: tt.want.Code, BaseOffset: -1, LogStartOffset: -1},
+				{BaseOffset: 0},
+			}
+			if !reflect.DeepEqual(res.Batches, want) {
+				t.Fatalf("results %+v, want %+v", res.Batches, want)
+			}
+			if p, _ := h.f.Partition(id, 0); p != (PartitionInfo{}) {
+				t.Fatalf("rejected batch was indexed: %+v", p)
+			}
+		})
+	}
+}
+
+func TestCommitFileRejectsWholeFile(t *testing.T) {
+	h := newHarness(t)
+	id := h.createTopic("t", 1)
+	h.mustCommit("live", plain(id, 0, 0, 10, 1))
+	h.commit("dead", plain(topicID("gone"), 0, 0, 10, 1))
+
+	tests := []struct {
+		name string
+		cmd  CommitFile
+		want *kerr.Error
+	}{
+		{"empty key", CommitFile{Key: "", Size: 10}, kerr.InvalidRecord},
+		{"negative size", CommitFile{Key: "neg", Size: -1}, kerr.InvalidRecord},
+		{"live key again", CommitFile{Key: "live", Size: 10}, kerr.DuplicateResource},
+		{"dead key again", CommitFile{Key: "dead", Size: 10}, kerr.DuplicateResource},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cmd.Batches = []BatchMeta{plain(id, 0, 0, 10, 1), plain(id, 0, 10, 10, 1)}
+			res := h.apply(tt.cmd).(CommitFileResult)
+			for i, r := range res.Batches {
+				if r.ErrorCode != tt.want.Code || r.BaseOffset != -1 {
+					t.Fatalf("batch %d: %+v, want code %d", i, r, tt.want.Code)
+				}
+			}
+			if p, _ := h.f.Partition(id, 0); p.HighWatermark != 1 {
+				t.Fatalf("high watermark %d, want 1", p.HighWatermark)
+			}
+			if got := len(h.f.DeadFiles()); got != 1 {
+				t.Fatalf("%d dead files, want 1", got)
+			}
+		})
+	}
+	if !h.f.FileLive("live") {
+		t.Fatal("live file no longer live")
+	}
+}
+
+func TestCommitFileRefcounts(t *testing.T) {
+	h := newHarness(t)
+	id := h.createTopic("t", 3)
+
+	// Three entries: p0 (two merged batches), p1, p2.
+	h.mustCommit("three", plain(id, 0, 0, 10, 1), plain(id, 0, 10, 10, 1), plain(id, 1, 20, 10, 1), plain(id, 2, 30, 10, 1))
+	fi, ok := h.f.File("three")
+	if want := (FileInfo{Key: "three", Size: 40, NodeID: 1, CreatedMs: 5000, Refs: 3}); !ok || fi != want {
+		t.Fatalf("File = %+v, %v; want %+v", fi, ok, want)
+	}
+
+	// Nothing accepted: dead at once, at this index.
+	h.commit("none", plain(topicID("gone"), 0, 0, 10, 1))
+	noneIndex := h.index
+	// No batches at all: dead too.
+	h.apply(CommitFile{Key: "empty", Size: 0, NowMs: 77})
+	emptyIndex := h.index
+	if h.f.FileLive("none") || h.f.FileLive("empty") {
+		t.Fatal("unreferenced file is live")
+	}
+	want := []DeadFile{
+		{Key: "none", Size: 10, DiedIndex: noneIndex, DiedMs: 5000},
+		{Key: "empty", Size: 0, DiedIndex: emptyIndex, DiedMs: 77},
+	}
+	if got := h.f.DeadFiles(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("DeadFiles = %+v, want %+v", got, want)
+	}
+
+	// Only duplicates: nothing new is referenced, so the file is dead.
+	h.mustCommit("idem", idem(id, 0, 0, 10, 1, 9, 0, 0))
+	res := h.commit("idem-again", idem(id, 0, 0, 10, 1, 9, 0, 0))
+	if !res[0].Duplicate || h.f.FileLive("idem-again") {
+		t.Fatalf("duplicate-only file: %+v, live %v", res[0], h.f.FileLive("idem-again"))
+	}
+
+	// ForgetFiles drops the named keys, ignoring unknown ones, and keeps order.
+	if r := h.apply(ForgetFiles{Keys: []string{"none", "never-heard-of", "three"}}); r != nil {
+		t.Fatalf("ForgetFiles returned %#v", r)
+	}
+	got := h.f.DeadFiles()
+	if len(got) != 2 || got[0].Key != "empty" || got[1].Key != "idem-again" {
+		t.Fatalf("DeadFiles after forget = %+v", got)
+	}
+	if !h.f.FileLive("three") {
+		t.Fatal("ForgetFiles of a live key killed it")
+	}
+	// A forgotten key is unknown again and can be committed.
+	if r := h.mustCommit("none", plain(id, 1, 0, 10, 1)); r[0].BaseOffset != 1 {
+		t.Fatalf("recommit of forgotten key: %+v", r)
+	}
+}
+
+func TestManifestMerging(t *testing.T) {
+	type want struct {
+		p       int32
+		entries []Entry
+	}
+	tests := []struct {
+		name    string
+		batches func(id [16]byte) []BatchMeta
+		want    []want
+	}{
+		{
+			name: "contiguous batches merge",
+			batches: func(id [16]byte) []BatchMeta {
+				return []BatchMeta{plain(id, 0, 0, 10, 2), plain(id, 0, 10, 20, 3), plain(id, 0, 30, 5, 1)}
+			},
+			want: []want{{0, []Entry{{BaseOffset: 0, LastOffset: 5, Key: "f", Pos: 0, Len: 35, MaxTimestamp: 4000}}}},
+		},
+		{
+			name: "gap in file splits",
+			batches: func(id [16]byte) []BatchMeta {
+				return []BatchMeta{plain(id, 0, 0, 10, 2), plain(id, 0, 15, 10, 1)}
+			},
+			want: []want{{0, []Entry{
+				{BaseOffset: 0, LastOffset: 1, Key: "f", Pos: 0, Len: 10, MaxTimestamp: 4000},
+				{BaseOffset: 2, LastOffset: 2, Key: "f", Pos: 15, Len: 10, MaxTimestamp: 4000},
+			}}},
+		},
+		{
+			name: "other partition between splits",
+			batches: func(id [16]byte) []BatchMeta {
+				return []BatchMeta{plain(id, 0, 0, 10, 1), plain(id, 1, 10, 10, 1), plain(id, 0, 20, 10, 1)}
+			},
+			want: []want{
+				{0, []Entry{
+					{BaseOffset: 0, LastOffset: 0, Key: "f", Pos: 0, Len: 10, MaxTimestamp: 4000},
+					{BaseOffset: 1, LastOffset: 1, Key: "f", Pos: 20, Len: 10, MaxTimestamp: 4000},
+				}},
+				{1, []Entry{{BaseOffset: 0, LastOffset: 0, Key: "f", Pos: 10, Len: 10, MaxTimestamp: 4000}}},
+			},
+		},
+		{
+			name: "rejected batch between splits",
+			batches: func(id [16]byte) []BatchMeta {
+				bad := plain(id, 0, 10, 10, 0)
+				return []BatchMeta{plain(id, 0, 0, 10, 1), bad, plain(id, 0, 20, 10, 1)}
+			},
+			want: []want{{0, []Entry{
+				{BaseOffset: 0, LastOffset: 0, Key: "f", Pos: 0, Len: 10, MaxTimestamp: 4000},
+				{BaseOffset: 1, LastOffset: 1, Key: "f", Pos: 20, Len: 10, MaxTimestamp: 4000},
+			}}},
+		},
+		{
+			name: "merged entry keeps the largest timestamp",
+			batches: func(id [16]byte) []BatchMeta {
+				b1, b2 := plain(id, 0, 0, 10, 1), plain(id, 0, 10, 10, 1)
+				b1.MaxTimestamp, b2.MaxTimestamp = 900, 800
+				return []BatchMeta{b1, b2}
+			},
+			want: []want{{0, []Entry{{BaseOffset: 0, LastOffset: 1, Key: "f", Pos: 0, Len: 20, MaxTimestamp: 900}}}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			id := h.createTopic("t", 2)
+			h.commit("f", tt.batches(id)...)
+			refs := int64(0)
+			for _, w := range tt.want {
+				got, info, _ := h.f.Entries(id, w.p, 0, 100)
+				if !reflect.DeepEqual(got, w.entries) {
+					t.Fatalf("partition %d entries:\n got %+v\nwant %+v", w.p, got, w.entries)
+				}
+				if info.Entries != len(w.entries) {
+					t.Fatalf("info.Entries = %d, want %d", info.Entries, len(w.entries))
+				}
+				refs += int64(len(w.entries))
+			}
+			if fi, _ := h.f.File("f"); fi.Refs != refs {
+				t.Fatalf("refs = %d, want %d (one per entry)", fi.Refs, refs)
+			}
+		})
+	}
+
+	t.Run("files never merge", func(t *testing.T) {
+		h := newHarness(t)
+		id := h.createTopic("t", 1)
+		h.mustCommit("f1", plain(id, 0, 0, 10, 1))
+		h.mustCommit("f2", plain(id, 0, 10, 10, 1))
+		if info, _ := h.f.Partition(id, 0); info.Entries != 2 || info.Bytes != 20 {
+			t.Fatalf("info = %+v, want 2 entries of 20 bytes", info)
+		}
+	})
+}

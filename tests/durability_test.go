@@ -1,0 +1,96 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wisp-stream/wisp/objstore"
+)
+
+// TestNothingAckedWithoutTheBucket: while every PUT fails, producers get
+// retriable errors and no acks; once the bucket is back, retries succeed and
+// the log holds exactly what was acked.
+func TestNothingAckedWithoutTheBucket(t *testing.T) {
+	var faulty *objstore.Faulty
+	ta := startAgent(t, testConfig(t, withStore(func(s objstore.Store) objstore.Store {
+		faulty = objstore.NewFaulty(s)
+		return faulty
+	})))
+	createTopic(t, ta.client(), "outage", 1)
+	c := dialRaw(t, ta.AdvertisedAddr())
+
+	faulty.SetErr(objstore.OpPut, errors.New("injected: bucket unreachable"))
+	p := produceRaw(t, c, "outage", -1, plainBatch("lost?"))
+	if p.ErrorCode == 0 {
+		t.Fatal("produce acked while the bucket refused every PUT")
+	}
+	if !kerr.IsRetriable(kerr.ErrorForCode(p.ErrorCode)) {
+		t.Fatalf("error %v is not retriable; producers would give up instead of retrying", kerr.ErrorForCode(p.ErrorCode))
+	}
+	info, _ := ta.Metadata().Topic("outage")
+	if pi, _ := ta.Metadata().Partition(info.ID, 0); pi.HighWatermark != 0 {
+		t.Fatalf("high watermark %d after a failed upload; nothing may be committed", pi.HighWatermark)
+	}
+
+	// A real client with retries rides out the outage.
+	cl := ta.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var acked []*kgo.Record
+	go func() {
+		defer wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var recs []*kgo.Record
+		for i := range 50 {
+			recs = append(recs, &kgo.Record{Topic: "outage", Value: fmt.Appendf(nil, "r%d", i)})
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Errorf("produce across the outage: %v", err)
+			return
+		}
+		acked = recs
+	}()
+	time.Sleep(300 * time.Millisecond)
+	faulty.SetErr(objstore.OpPut, nil)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	got := consumeN(t, ta, "outage", 50)
+	for i, r := range got {
+		if string(r.Value) != string(acked[i].Value) || r.Offset != acked[i].Offset {
+			t.Fatalf("record %d: consumed %q at %d, acked %q at %d", i, r.Value, r.Offset, acked[i].Value, acked[i].Offset)
+		}
+	}
+}
+
+// TestGracefulShutdownCommitsPending: a long flush interval keeps data
+// pending; shutting down must commit it (and ack it) rather than drop it.
+func TestGracefulShutdownCommitsPending(t *testing.T) {
+	ta := startAgent(t, testConfig(t, withFlushInterval(time.Minute)))
+	createTopic(t, ta.client(), "pending", 1)
+	c := dialRaw(t, ta.AdvertisedAddr())
+	acked := make(chan int16, 1)
+	go func() { acked <- produceRaw(t, c, "pending", -1, plainBatch("keep me")).ErrorCode }()
+	info, _ := ta.Metadata().Topic("pending")
+	time.Sleep(200 * time.Millisecond) // the request reaches the pending file
+	ta.stop()
+	if code := <-acked; code != 0 {
+		t.Fatalf("pending produce answered with %v on shutdown, want an ack", kerr.ErrorForCode(code))
+	}
+	ta = ta.restart()
+	if pi, _ := ta.Metadata().Partition(info.ID, 0); pi.HighWatermark != 1 {
+		t.Fatalf("after restart the high watermark is %d, want 1: the pending file was not committed", pi.HighWatermark)
+	}
+	if got := consumeN(t, ta, "pending", 1); string(got[0].Value) != "keep me" {
+		t.Fatalf("consumed %q", got[0].Value)
+	}
+}
