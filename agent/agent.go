@@ -42,6 +42,9 @@ type Agent struct {
 	httpSrv   *http.Server
 	advertise kafka.Broker
 
+	metrics *metrics
+	stopGC  context.CancelFunc
+
 	ready        atomic.Bool
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -121,6 +124,27 @@ func Start(ctx context.Context, cfg Config) (a *Agent, err error) {
 		NodeID:      a.nodeID,
 	}, a.store, a.commitFile, a.keyPrefix, a.cache.Prime, a.log.With("component", "flusher"))
 	undo = append(undo, func() { a.flusher.Close(context.Background()) })
+	a.metrics = newMetrics(a)
+	a.flusher.m = a.metrics
+
+	gc := &collector{
+		cfg:    GCConfig{OrphanScanInterval: cfg.OrphanScanInterval, OrphanGrace: cfg.OrphanGrace, DeadFileGrace: cfg.DeadFileGrace},
+		store:  a.store,
+		fsm:    a.fsm,
+		raft:   a.raft,
+		prefix: a.keyPrefix,
+		drop:   a.cache.Drop,
+		log:    a.log.With("component", "gc"),
+		now:    time.Now,
+	}
+	gcCtx, stopGC := context.WithCancel(context.Background())
+	a.stopGC = stopGC
+	undo = append(undo, stopGC)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		gc.run(gcCtx)
+	}()
 
 	a.kafka = kafka.NewServer(kafka.Config{
 		NodeID:            a.nodeID,
@@ -212,6 +236,7 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		a.kafka.Close(ctx)
+		a.stopGC()
 		if err := a.httpSrv.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
@@ -281,4 +306,12 @@ func loadNodeID(dir string, configured int32) (int32, error) {
 		return 0, &FlagError{Flag: "data-dir", Err: err}
 	}
 	return id, nil
+}
+
+// BufferedBytes is the produce data held in memory right now: pending plus
+// uploading. It never exceeds --max-buffered-bytes by more than one request.
+func (a *Agent) BufferedBytes() int64 {
+	a.flusher.mu.Lock()
+	defer a.flusher.mu.Unlock()
+	return a.flusher.buffered
 }

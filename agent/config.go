@@ -49,6 +49,11 @@ type Config struct {
 	DefaultPartitions int32
 	// CacheBytes bounds the read cache.
 	CacheBytes int64
+	// OrphanScanInterval, OrphanGrace and DeadFileGrace tune the removal of
+	// unreferenced objects from the bucket (see GCConfig).
+	OrphanScanInterval time.Duration
+	OrphanGrace        time.Duration
+	DeadFileGrace      time.Duration
 	// RaftTimeoutScale multiplies Raft's heartbeat/election timeouts; tests
 	// use a value below 1 to elect faster.
 	RaftTimeoutScale float64
@@ -63,18 +68,21 @@ type Config struct {
 // DefaultConfig returns the defaults of `wisp agent`.
 func DefaultConfig() Config {
 	return Config{
-		KafkaAddr:         ":9092",
-		HTTPAddr:          ":8080",
-		RaftAddr:          "127.0.0.1:7947",
-		DataDir:           "./wisp-data",
-		FlushInterval:     250 * time.Millisecond,
-		FlushBytes:        8 << 20,
-		MaxBufferedBytes:  256 << 20,
-		MaxRequestBytes:   100 << 20,
-		AutoCreateTopics:  true,
-		DefaultPartitions: 1,
-		CacheBytes:        512 << 20,
-		RaftTimeoutScale:  1,
+		KafkaAddr:          ":9092",
+		HTTPAddr:           ":8080",
+		RaftAddr:           "127.0.0.1:7947",
+		DataDir:            "./wisp-data",
+		FlushInterval:      250 * time.Millisecond,
+		FlushBytes:         8 << 20,
+		MaxBufferedBytes:   256 << 20,
+		MaxRequestBytes:    100 << 20,
+		AutoCreateTopics:   true,
+		DefaultPartitions:  1,
+		CacheBytes:         512 << 20,
+		OrphanScanInterval: 10 * time.Minute,
+		OrphanGrace:        30 * time.Minute,
+		DeadFileGrace:      5 * time.Minute,
+		RaftTimeoutScale:   1,
 	}
 }
 
@@ -134,6 +142,15 @@ func (c *Config) Validate() error {
 	}
 	if c.CacheBytes < 0 {
 		return bad("cache-bytes", "must not be negative, got %d", c.CacheBytes)
+	}
+	if c.OrphanScanInterval < time.Second {
+		return bad("orphan-scan-interval", "must be at least 1s, got %s", c.OrphanScanInterval)
+	}
+	if c.OrphanGrace < time.Second {
+		return bad("orphan-grace", "must be at least 1s (it must outlast any upload plus its commit), got %s", c.OrphanGrace)
+	}
+	if c.DeadFileGrace < 0 {
+		return bad("dead-file-grace", "must not be negative, got %s", c.DeadFileGrace)
 	}
 	if c.RaftTimeoutScale <= 0 {
 		c.RaftTimeoutScale = 1

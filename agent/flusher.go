@@ -40,6 +40,7 @@ type Flusher struct {
 	prefix func() string              // key prefix, e.g. "wisp/<cluster>/"
 	prime  func(key string, b []byte) // hands a written file to the read cache
 	log    *slog.Logger
+	m      *metrics // nil in unit tests
 
 	mu        sync.Mutex
 	cur       *pendingFile
@@ -160,6 +161,9 @@ func (f *Flusher) Append(ctx context.Context, batches []kafka.ProduceBatch) (kaf
 	cur.tickets = append(cur.tickets, t)
 	cur.bytes += size
 	f.buffered += size
+	if f.m != nil {
+		f.m.buffered.Set(float64(f.buffered))
+	}
 	if cur.b.Len() >= f.cfg.MaxBytes {
 		f.sealLocked()
 	}
@@ -188,6 +192,10 @@ func (f *Flusher) upload(pf *pendingFile) {
 	f.puts <- struct{}{}
 	defer func() { <-f.puts }()
 	var err error
+	start := time.Now()
+	if f.m != nil {
+		defer func() { f.m.putSeconds.Observe(time.Since(start).Seconds()) }()
+	}
 	for attempt := 1; attempt <= f.cfg.PutAttempts; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), f.cfg.PutTimeout)
 		err = f.store.Put(ctx, pf.key, pf.data)
@@ -220,6 +228,7 @@ func (f *Flusher) commitLoop() {
 		}
 		var res fsm.CommitFileResult
 		if err == nil {
+			start := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			res, err = f.commit(ctx, &fsm.CommitFile{
 				Key:     pf.key,
@@ -229,6 +238,9 @@ func (f *Flusher) commitLoop() {
 				Batches: pf.metas,
 			})
 			cancel()
+			if f.m != nil {
+				f.m.commitSeconds.Observe(time.Since(start).Seconds())
+			}
 			if err == nil && len(res.Batches) != len(pf.metas) {
 				err = fmt.Errorf("commit of %s returned %d results for %d batches", pf.key, len(res.Batches), len(pf.metas))
 			}
@@ -252,8 +264,20 @@ func (f *Flusher) commitLoop() {
 			}
 			close(t.done)
 		}
+		if f.m != nil {
+			if err != nil {
+				f.m.flushFailures.Inc()
+			} else {
+				f.m.flushFiles.Inc()
+				f.m.flushBytes.Add(float64(len(pf.data)))
+				f.m.flushBatches.Add(float64(len(pf.metas)))
+			}
+		}
 		f.mu.Lock()
 		f.buffered -= pf.bytes
+		if f.m != nil {
+			f.m.buffered.Set(float64(f.buffered))
+		}
 		close(f.freed)
 		f.freed = make(chan struct{})
 		f.mu.Unlock()

@@ -3,6 +3,8 @@ package agent
 import (
 	"fmt"
 	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func (a *Agent) httpHandler() http.Handler {
@@ -17,6 +19,7 @@ func (a *Agent) httpHandler() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
 	return mux
 }
 

@@ -652,3 +652,13 @@ func TestAdminAPIs(t *testing.T) {
 	_ = errors.New
 	_ = context.Background
 }
+
+func deleteTopicRaw(t testing.TB, c *rawConn, topic string) {
+	t.Helper()
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.Version = 6
+	del.Topics = []kmsg.DeleteTopicsRequestTopic{{Topic: &topic}}
+	if r := c.roundTrip(del).(*kmsg.DeleteTopicsResponse).Topics[0]; r.ErrorCode != 0 {
+		t.Fatalf("delete topic %s: error %d", topic, r.ErrorCode)
+	}
+}

@@ -34,6 +34,9 @@ func agentFlags(fs *pflag.FlagSet, d agent.Config) {
 	fs.Bool("auto-create-topics", d.AutoCreateTopics, "create unknown topics when clients ask for them, as Kafka does")
 	fs.Int32("default-partitions", d.DefaultPartitions, "partition count of auto-created topics")
 	fs.String("cache-bytes", byteString(d.CacheBytes), "memory for the read cache")
+	fs.Duration("orphan-scan-interval", d.OrphanScanInterval, "how often the bucket is reconciled against the manifest to delete uploaded-but-never-committed objects")
+	fs.Duration("orphan-grace", d.OrphanGrace, "only objects older than this can be deleted as orphans (must outlast any upload plus its commit)")
+	fs.Duration("dead-file-grace", d.DeadFileGrace, "how long files of deleted topics stay readable for in-flight fetches before deletion")
 	fs.String("log-level", "info", "debug, info, warn or error")
 }
 
@@ -65,8 +68,13 @@ func loadAgentConfig(cmd *cobra.Command) (agent.Config, error) {
 	c.BucketURL = v.GetString("bucket-url")
 	c.DataDir = v.GetString("data-dir")
 	c.RaftAddr = v.GetString("raft-addr")
-	if c.FlushInterval, err = time.ParseDuration(v.GetString("flush-interval")); err != nil {
-		return c, bad("flush-interval", err)
+	for _, d := range []struct {
+		flag string
+		dst  *time.Duration
+	}{{"flush-interval", &c.FlushInterval}, {"orphan-scan-interval", &c.OrphanScanInterval}, {"orphan-grace", &c.OrphanGrace}, {"dead-file-grace", &c.DeadFileGrace}} {
+		if *d.dst, err = time.ParseDuration(v.GetString(d.flag)); err != nil {
+			return c, bad(d.flag, err)
+		}
 	}
 	for _, s := range []struct {
 		flag string
