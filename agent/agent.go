@@ -54,11 +54,12 @@ type Agent struct {
 // Start builds and starts an agent: it opens the bucket (and checks it can
 // list it), binds the listeners, starts Raft and waits for a leader, then
 // serves Kafka and HTTP. Any failure undoes what was started.
-func Start(ctx context.Context, cfg Config) (a *Agent, err error) {
+func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a = &Agent{cfg: cfg, log: cfg.Logger}
+	// a is not the named result: returning nil must not hide it from undo.
+	a := &Agent{cfg: cfg, log: cfg.Logger}
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -109,6 +110,11 @@ func Start(ctx context.Context, cfg Config) (a *Agent, err error) {
 		return nil, err
 	}
 	undo = append(undo, func() { a.raft.close() })
+	if !a.raft.existing {
+		if err := a.raft.bootstrapSelf(); err != nil {
+			return nil, err
+		}
+	}
 	if err := a.raft.waitLeader(ctx); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@
 package agent
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,6 +59,29 @@ type Config struct {
 	// use a value below 1 to elect faster.
 	RaftTimeoutScale float64
 
+	// GossipAddr is where memberlist binds (TCP and UDP).
+	GossipAddr string
+	// Join lists host:port gossip addresses of running agents to join.
+	Join []string
+	// RetryJoin keeps trying Join at start-up instead of failing.
+	RetryJoin bool
+	// GossipKey encrypts gossip: base64 of a 16, 24 or 32-byte key.
+	GossipKey string
+	// BootstrapExpect is how many agents form the first Raft voters. 1
+	// (without --join) bootstraps alone; agents started with --join and no
+	// data wait for the leader to add them.
+	BootstrapExpect int
+	// RaftVoters is the voter count the leader maintains; further agents
+	// follow as non-voters.
+	RaftVoters int
+	// DeadTimeout is how long an agent may be gone from gossip before the
+	// leader removes it from Raft.
+	DeadTimeout time.Duration
+	// AZ is the availability zone, the rack in Metadata responses.
+	AZ string
+	// GossipFast selects short gossip timers (tests).
+	GossipFast bool
+
 	// WrapStore, when set, wraps the opened bucket: the fault seam tests use
 	// to inject object-store errors and latency.
 	WrapStore func(objstore.Store) objstore.Store
@@ -83,6 +107,10 @@ func DefaultConfig() Config {
 		OrphanGrace:        30 * time.Minute,
 		DeadFileGrace:      5 * time.Minute,
 		RaftTimeoutScale:   1,
+		GossipAddr:         ":7946",
+		BootstrapExpect:    1,
+		RaftVoters:         3,
+		DeadTimeout:        time.Minute,
 	}
 }
 
@@ -151,6 +179,32 @@ func (c *Config) Validate() error {
 	}
 	if c.DeadFileGrace < 0 {
 		return bad("dead-file-grace", "must not be negative, got %s", c.DeadFileGrace)
+	}
+	if _, _, err := splitHostPort(c.GossipAddr); err != nil {
+		return bad("gossip-addr", "%v", err)
+	}
+	for _, j := range c.Join {
+		if _, _, err := splitHostPort(j); err != nil {
+			return bad("join", "%v", err)
+		}
+	}
+	if c.GossipKey != "" {
+		k, err := base64.StdEncoding.DecodeString(c.GossipKey)
+		if err != nil || (len(k) != 16 && len(k) != 24 && len(k) != 32) {
+			return bad("gossip-key", "must be base64 of 16, 24 or 32 bytes (e.g. `head -c 32 /dev/urandom | base64`)")
+		}
+	}
+	if c.BootstrapExpect < 1 {
+		return bad("bootstrap-expect", "must be at least 1, got %d", c.BootstrapExpect)
+	}
+	if c.RaftVoters < 1 {
+		return bad("raft-voters", "must be at least 1, got %d", c.RaftVoters)
+	}
+	if c.BootstrapExpect > c.RaftVoters {
+		return bad("bootstrap-expect", "%d exceeds --raft-voters %d", c.BootstrapExpect, c.RaftVoters)
+	}
+	if c.DeadTimeout < time.Second {
+		return bad("dead-timeout", "must be at least 1s, got %s", c.DeadTimeout)
 	}
 	if c.RaftTimeoutScale <= 0 {
 		c.RaftTimeoutScale = 1

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,6 +26,15 @@ type raftNode struct {
 	transport *raft.NetworkTransport
 	store     *raftboltdb.BoltStore
 	fsm       *fsm.FSM
+	localID   raft.ServerID
+	// existing is true when the data dir already held Raft state: such an
+	// agent never bootstraps, it rejoins what it had.
+	existing bool
+
+	// peerHTTP finds another agent's HTTP address for forwarding; nil
+	// until gossip is up.
+	peerHTTP func(nodeID int32) (string, bool)
+	http     *http.Client
 }
 
 func openRaft(cfg *Config, nodeID int32, f *fsm.FSM, log *slog.Logger) (*raftNode, error) {
@@ -81,22 +91,11 @@ func openRaft(cfg *Config, nodeID int32, f *fsm.FSM, log *slog.Logger) (*raftNod
 		store.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	if !existing {
-		// A data dir with Raft state always rejoins what it had; only an
-		// empty one bootstraps, so a restart can never fork the cluster.
-		boot := raft.Configuration{Servers: []raft.Server{{
-			Suffrage: raft.Voter,
-			ID:       rc.LocalID,
-			Address:  transport.LocalAddr(),
-		}}}
-		if err := r.BootstrapCluster(boot).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-			r.Shutdown()
-			transport.Close()
-			store.Close()
-			return nil, fmt.Errorf("bootstrap raft: %w", err)
-		}
+	if existing {
+		log.Info("raft state found in the data dir: rejoining the cluster it belongs to", "dir", dir)
 	}
-	return &raftNode{raft: r, transport: transport, store: store, fsm: f}, nil
+	return &raftNode{raft: r, transport: transport, store: store, fsm: f, localID: rc.LocalID, existing: existing,
+		http: &http.Client{Timeout: 30 * time.Second}}, nil
 }
 
 // raftAdvertise is the address other agents reach this one's Raft at.
@@ -120,27 +119,66 @@ func raftAdvertise(cfg *Config) (net.Addr, error) {
 }
 
 // apply commits cmd through Raft and returns the state machine's response.
-// It is the one write path to the metadata.
+// It is the one write path to the metadata: on a follower it forwards to the
+// leader, and while no leader is known (an election) it holds and retries
+// until ctx ends, so callers see an election as latency, not an error.
 func (n *raftNode) apply(ctx context.Context, cmd fsm.Command) (any, error) {
 	data, err := fsm.Encode(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("encode %T: %w", cmd, err)
 	}
-	timeout := 10 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-		if timeout <= 0 {
-			return nil, ctx.Err()
-		}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
 	}
-	fut := n.raft.Apply(data, timeout)
+	backoff := 10 * time.Millisecond
+	for {
+		res, err := n.applyOnce(ctx, data)
+		if err == nil {
+			return res, nil
+		}
+		if !errors.Is(err, errNoLeader) && !errors.Is(err, raft.ErrNotLeader) {
+			return nil, fmt.Errorf("raft apply %T: %w", cmd, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("raft apply %T: %w (%w)", cmd, err, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 250*time.Millisecond)
+	}
+}
+
+func (n *raftNode) applyOnce(ctx context.Context, data []byte) (any, error) {
+	if n.raft.State() != raft.Leader {
+		if n.peerHTTP == nil {
+			return nil, errNoLeader
+		}
+		return n.forward(ctx, data)
+	}
+	dl, _ := ctx.Deadline()
+	fut := n.raft.Apply(data, time.Until(dl))
 	if err := fut.Error(); err != nil {
-		return nil, fmt.Errorf("raft apply %T: %w", cmd, err)
+		return nil, err
 	}
 	if err, ok := fut.Response().(error); ok {
 		return nil, err
 	}
 	return fut.Response(), nil
+}
+
+// bootstrapSelf makes this agent a cluster of one.
+func (n *raftNode) bootstrapSelf() error {
+	boot := raft.Configuration{Servers: []raft.Server{{
+		Suffrage: raft.Voter,
+		ID:       n.localID,
+		Address:  n.transport.LocalAddr(),
+	}}}
+	if err := n.raft.BootstrapCluster(boot).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return fmt.Errorf("bootstrap raft: %w", err)
+	}
+	return nil
 }
 
 // waitLeader waits until this node leads (single-agent clusters) or knows a

@@ -36,6 +36,8 @@ type produceSlot struct {
 	msg       string
 	first     int // index of this partition's first batch in the appended slice
 	n         int
+	// appendTime is the LogAppendTime stamped on the batches, or -1.
+	appendTime int64
 }
 
 func handleProduce(c *clientConn, kreq kmsg.Request, in *inflight) respond {
@@ -74,6 +76,10 @@ func handleProduce(c *clientConn, kreq kmsg.Request, in *inflight) respond {
 			info, ok = md.Topic(rt.Topic)
 		}
 		maxBatch := int64(1048588)
+		appendTime := int64(-1)
+		if ok && info.Configs["message.timestamp.type"] == "LogAppendTime" {
+			appendTime = time.Now().UnixMilli()
+		}
 		if ok {
 			if v, err := strconv.ParseInt(info.Configs["max.message.bytes"], 10, 64); err == nil && v > 0 {
 				maxBatch = v
@@ -106,9 +112,16 @@ func handleProduce(c *clientConn, kreq kmsg.Request, in *inflight) respond {
 				continue
 			}
 			for _, b := range split {
+				if appendTime >= 0 {
+					// The topic stamps records with the broker's time: the
+					// batch carries it, so the CRC must be recomputed.
+					recordbatch.SetLogAppendTime(b.Raw, appendTime)
+					b.Header.MaxTimestamp = appendTime
+				}
 				batches = append(batches, ProduceBatch{TopicID: info.ID, Partition: rp.Partition, Header: b.Header, Raw: b.Raw})
 			}
 			slot.n = len(split)
+			slot.appendTime = appendTime
 		}
 	}
 
@@ -162,7 +175,7 @@ func handleProduce(c *clientConn, kreq kmsg.Request, in *inflight) respond {
 				continue
 			}
 			p := addProducePartition(slot.topic, slot.partition, 0, "")
-			p.BaseOffset = -1
+			p.LogAppendTime = slot.appendTime
 			for i, r := range results[slot.first : slot.first+slot.n] {
 				if i == 0 {
 					p.BaseOffset = r.BaseOffset

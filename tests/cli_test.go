@@ -100,7 +100,7 @@ type playground struct {
 func startPlayground(t *testing.T, dataDir string) *playground {
 	t.Helper()
 	cmd := exec.Command(wispBinary(t), "playground", "--data-dir", dataDir,
-		"--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--flush-interval", "20ms")
+		"--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--flush-interval", "20ms")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -240,3 +240,25 @@ func TestAutoCreateTopics(t *testing.T) {
 		}
 	})
 }
+
+func TestLogAppendTimeTopic(t *testing.T) {
+	ta := startAgent(t, testConfig(t))
+	cl := ta.client()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	typ := "LogAppendTime"
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, 1, 1, map[string]*string{"message.timestamp.type": &typ}, "stamped")
+	if err != nil || resp["stamped"].Err != nil {
+		t.Fatalf("create: %v %v", err, resp["stamped"].Err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	before := time.Now().Add(-time.Second)
+	produceAll(t, cl, []*kgo.Record{{Topic: "stamped", Value: []byte("v"), Timestamp: old}})
+	got := consumeN(t, ta, "stamped", 1)[0]
+	if got.Timestamp.Before(before) || got.Timestamp.After(time.Now().Add(time.Second)) {
+		t.Fatalf("record timestamp %v: a LogAppendTime topic must stamp the append time, not the producer's %v", got.Timestamp, old)
+	}
+	if got.Attrs.TimestampType() != 1 {
+		t.Fatal("record does not carry the LogAppendTime attribute")
+	}
+}

@@ -34,6 +34,14 @@ func agentFlags(fs *pflag.FlagSet, d agent.Config) {
 	fs.Bool("auto-create-topics", d.AutoCreateTopics, "create unknown topics when clients ask for them, as Kafka does")
 	fs.Int32("default-partitions", d.DefaultPartitions, "partition count of auto-created topics")
 	fs.String("cache-bytes", byteString(d.CacheBytes), "memory for the read cache")
+	fs.String("gossip-addr", d.GossipAddr, "address memberlist gossip binds (TCP and UDP)")
+	fs.StringSlice("join", d.Join, "gossip addresses (host:port) of running agents to join, comma-separated")
+	fs.Bool("retry-join", d.RetryJoin, "keep retrying --join at start-up instead of failing")
+	fs.String("gossip-key", d.GossipKey, "base64 key (16, 24 or 32 bytes) encrypting gossip; the same on every agent")
+	fs.Int("bootstrap-expect", d.BootstrapExpect, "agents that form the first Raft voters together; 1 without --join starts a cluster of one")
+	fs.Int("raft-voters", d.RaftVoters, "Raft voters the leader keeps; further agents follow as non-voters")
+	fs.Duration("dead-timeout", d.DeadTimeout, "how long an agent may be gone from gossip before it is removed from Raft")
+	fs.String("az", d.AZ, "availability zone of this agent (the broker rack; clients with wisp_az=ZONE in client.id prefer it)")
 	fs.Duration("orphan-scan-interval", d.OrphanScanInterval, "how often the bucket is reconciled against the manifest to delete uploaded-but-never-committed objects")
 	fs.Duration("orphan-grace", d.OrphanGrace, "only objects older than this can be deleted as orphans (must outlast any upload plus its commit)")
 	fs.Duration("dead-file-grace", d.DeadFileGrace, "how long files of deleted topics stay readable for in-flight fetches before deletion")
@@ -68,10 +76,25 @@ func loadAgentConfig(cmd *cobra.Command) (agent.Config, error) {
 	c.BucketURL = v.GetString("bucket-url")
 	c.DataDir = v.GetString("data-dir")
 	c.RaftAddr = v.GetString("raft-addr")
+	c.GossipAddr = v.GetString("gossip-addr")
+	c.Join = v.GetStringSlice("join")
+	if c.RetryJoin, err = strconv.ParseBool(v.GetString("retry-join")); err != nil {
+		return c, bad("retry-join", err)
+	}
+	c.GossipKey = v.GetString("gossip-key")
+	c.AZ = v.GetString("az")
+	for _, n := range []struct {
+		flag string
+		dst  *int
+	}{{"bootstrap-expect", &c.BootstrapExpect}, {"raft-voters", &c.RaftVoters}} {
+		if *n.dst, err = strconv.Atoi(v.GetString(n.flag)); err != nil {
+			return c, bad(n.flag, fmt.Errorf("%q is not an integer", v.GetString(n.flag)))
+		}
+	}
 	for _, d := range []struct {
 		flag string
 		dst  *time.Duration
-	}{{"flush-interval", &c.FlushInterval}, {"orphan-scan-interval", &c.OrphanScanInterval}, {"orphan-grace", &c.OrphanGrace}, {"dead-file-grace", &c.DeadFileGrace}} {
+	}{{"dead-timeout", &c.DeadTimeout}, {"flush-interval", &c.FlushInterval}, {"orphan-scan-interval", &c.OrphanScanInterval}, {"orphan-grace", &c.OrphanGrace}, {"dead-file-grace", &c.DeadFileGrace}} {
 		if *d.dst, err = time.ParseDuration(v.GetString(d.flag)); err != nil {
 			return c, bad(d.flag, err)
 		}

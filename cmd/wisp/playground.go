@@ -42,6 +42,7 @@ Accepts every flag of 'wisp agent'.`,
 	d.AdvertiseAddr = ""
 	d.HTTPAddr = "127.0.0.1:8080"
 	d.RaftAddr = "127.0.0.1:7947"
+	d.GossipAddr = "127.0.0.1:7946"
 	d.DataDir = "./wisp-data"
 	agentFlags(cmd.Flags(), d)
 	return cmd

@@ -1,0 +1,168 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/wisp-stream/wisp/fsm"
+)
+
+// Writes from any agent reach the metadata through the Raft leader. A
+// follower forwards the encoded command over the leader's HTTP listener and
+// gets the state machine's response back, so every agent's apply behaves
+// the same: the caller sees the FSM result or an error, never "not leader".
+
+const applyPath = "/internal/v1/raft/apply"
+
+// errNoLeader means no leader is known right now; callers retry until their
+// deadline, which rides out an election.
+var errNoLeader = errors.New("no raft leader known")
+
+// resultTypes maps the FSM's response types to names for the wire. A type
+// missing here cannot be forwarded, which the forwarding test catches.
+var resultTypes = map[string]reflect.Type{}
+
+func registerResult(v any) {
+	t := reflect.TypeOf(v)
+	resultTypes[t.String()] = t
+}
+
+func init() {
+	registerResult(fsm.CommitFileResult{})
+	registerResult(fsm.TopicResult{})
+	registerResult(fsm.InitProducerIDResult{})
+}
+
+type resultEnvelope struct {
+	Type  string          `json:"t,omitempty"`
+	Value json.RawMessage `json:"v,omitempty"`
+	Err   string          `json:"e,omitempty"`
+}
+
+func encodeResult(res any, err error) ([]byte, error) {
+	if err != nil {
+		return json.Marshal(resultEnvelope{Err: err.Error()})
+	}
+	if res == nil {
+		return json.Marshal(resultEnvelope{})
+	}
+	name := reflect.TypeOf(res).String()
+	if _, ok := resultTypes[name]; !ok {
+		return nil, fmt.Errorf("fsm result type %s is not registered for forwarding", name)
+	}
+	v, err := json.Marshal(res)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(resultEnvelope{Type: name, Value: v})
+}
+
+func decodeResult(b []byte) (any, error) {
+	var env resultEnvelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		return nil, fmt.Errorf("decode forwarded result: %w", err)
+	}
+	if env.Err != "" {
+		return nil, errors.New(env.Err)
+	}
+	if env.Type == "" {
+		return nil, nil
+	}
+	t, ok := resultTypes[env.Type]
+	if !ok {
+		return nil, fmt.Errorf("forwarded result of unknown type %s (agents of different versions?)", env.Type)
+	}
+	p := reflect.New(t)
+	if err := json.Unmarshal(env.Value, p.Interface()); err != nil {
+		return nil, fmt.Errorf("decode forwarded %s: %w", env.Type, err)
+	}
+	return p.Elem().Interface(), nil
+}
+
+// applyHandler serves forwarded commands on the leader.
+func (n *raftNode) applyHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if n.raft.State() != raft.Leader {
+			http.Error(w, "not the raft leader", http.StatusMisdirectedRequest)
+			return
+		}
+		timeout := 10 * time.Second
+		if ms, err := strconv.Atoi(r.Header.Get("X-Wisp-Timeout-Ms")); err == nil && ms > 0 {
+			timeout = time.Duration(ms) * time.Millisecond
+		}
+		fut := n.raft.Apply(data, timeout)
+		var res any
+		if err = fut.Error(); err == nil {
+			res = fut.Response()
+			if e, ok := res.(error); ok {
+				res, err = nil, e
+			}
+		}
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			http.Error(w, err.Error(), http.StatusMisdirectedRequest)
+			return
+		}
+		body, encErr := encodeResult(res, err)
+		if encErr != nil {
+			http.Error(w, encErr.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	})
+}
+
+// forward sends an encoded command to the current leader once.
+func (n *raftNode) forward(ctx context.Context, data []byte) (any, error) {
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
+		return nil, errNoLeader
+	}
+	nodeID, err := strconv.Atoi(string(id))
+	if err != nil {
+		return nil, fmt.Errorf("leader id %q is not a node id", id)
+	}
+	addr, ok := n.peerHTTP(int32(nodeID))
+	if !ok {
+		return nil, fmt.Errorf("%w: leader %d has no known HTTP address yet", errNoLeader, nodeID)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+applyPath, bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		req.Header.Set("X-Wisp-Timeout-Ms", strconv.FormatInt(time.Until(dl).Milliseconds(), 10))
+	}
+	resp, err := n.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: forward to leader %d at %s: %v", errNoLeader, nodeID, addr, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return decodeResult(body)
+	case http.StatusMisdirectedRequest:
+		return nil, fmt.Errorf("%w: %d stopped leading: %s", errNoLeader, nodeID, bytes.TrimSpace(body))
+	default:
+		return nil, fmt.Errorf("leader %d at %s answered %s: %s", nodeID, addr, resp.Status, bytes.TrimSpace(body))
+	}
+}
