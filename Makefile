@@ -3,7 +3,7 @@ GO       ?= go
 PKGS     := ./...
 TESTTIME ?= 25m
 
-.PHONY: all build run test check fmt-check vet unit bench clean
+.PHONY: all build run test deps check fmt-check vet bench bench-minio clean
 
 all: build
 
@@ -13,10 +13,16 @@ build:
 run:
 	$(GO) run ./cmd/wisp playground
 
-# test is what CI runs (.ci/run): static checks, then the whole suite with
-# the race detector.
-test: check
+# test is what CI runs (.ci/run): install the real peers the tests use
+# (MinIO built from source, the Apache Kafka tools from Maven Central; both
+# cached under ~/.cache/wisp), static checks, then the whole suite with the
+# race detector. A missing peer fails its tests; nothing is skipped.
+test: deps check
 	$(GO) test -race -count=1 -timeout $(TESTTIME) $(PKGS)
+
+deps:
+	scripts/install-minio.sh
+	scripts/install-kafka-tools.sh
 
 check: fmt-check vet
 
@@ -30,6 +36,11 @@ vet:
 # bench runs the produce benchmarks quoted in the README.
 bench:
 	$(GO) test ./tests -run '^$$' -bench 'BenchmarkProduce' -benchtime 200000x
+
+# bench-minio is issue 3's benchmark: raw MinIO PUTs against Wisp produce in one run.
+bench-minio:
+	scripts/install-minio.sh
+	$(GO) test ./tests -run '^$$' -bench BenchmarkMinIO -benchtime 300000x
 
 clean:
 	rm -rf bin wisp-data

@@ -90,7 +90,10 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if cfg.WrapStore != nil {
 		raw = cfg.WrapStore(raw)
 	}
+	// Counting sits under Retrying so every attempt is counted: the
+	// request economy is what the bucket bills.
 	a.store = objstore.NewCounting(raw)
+	store := objstore.NewRetrying(a.store, objstore.RetryConfig{}, a.log.With("component", "objstore"))
 
 	if a.kafkaLn, err = net.Listen("tcp", cfg.KafkaAddr); err != nil {
 		return nil, &FlagError{Flag: "kafka-addr", Err: err}
@@ -122,20 +125,21 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		return nil, err
 	}
 
-	a.cache = cache.New(cache.Config{MaxBytes: cfg.CacheBytes}, a.store, a.log.With("component", "cache"))
+	a.cache = cache.New(cache.Config{MaxBytes: cfg.CacheBytes}, store, a.log.With("component", "cache"))
 	a.flusher = NewFlusher(FlusherConfig{
 		Interval:    cfg.FlushInterval,
 		MaxBytes:    cfg.FlushBytes,
 		MaxBuffered: cfg.MaxBufferedBytes,
 		NodeID:      a.nodeID,
-	}, a.store, a.commitFile, a.keyPrefix, a.cache.Prime, a.log.With("component", "flusher"))
+		PutAttempts: 1, // the store retries each request itself
+	}, store, a.commitFile, a.keyPrefix, a.cache.Prime, a.log.With("component", "flusher"))
 	undo = append(undo, func() { a.flusher.Close(context.Background()) })
 	a.metrics = newMetrics(a)
 	a.flusher.m = a.metrics
 
 	gc := &collector{
 		cfg:    GCConfig{OrphanScanInterval: cfg.OrphanScanInterval, OrphanGrace: cfg.OrphanGrace, DeadFileGrace: cfg.DeadFileGrace},
-		store:  a.store,
+		store:  store,
 		fsm:    a.fsm,
 		raft:   a.raft,
 		prefix: a.keyPrefix,

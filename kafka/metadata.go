@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -23,7 +24,7 @@ func handleMetadata(c *clientConn, kreq kmsg.Request) kmsg.Response {
 	s := c.s
 	md := s.backend.Metadata()
 
-	brokers := s.brokers()
+	brokers := zoneBrokers(s.brokers(), clientZone(c.clientID))
 	for _, b := range brokers {
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID, mb.Host, mb.Port, mb.Rack = b.NodeID, b.Host, b.Port, b.Rack
@@ -95,6 +96,36 @@ func metadataTopic(t fsm.TopicInfo, brokers []Broker) kmsg.MetadataResponseTopic
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
+}
+
+// clientZone returns the zone a client asks for with wisp_az=ZONE among the
+// comma-separated key=value pairs of its client.id, or "".
+func clientZone(clientID string) string {
+	for _, kv := range strings.Split(clientID, ",") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && k == "wisp_az" {
+			return v
+		}
+	}
+	return ""
+}
+
+// zoneBrokers keeps the brokers of zone, so a zone-aware client's traffic
+// stays in its zone; with no zone, or none of its agents alive, every broker
+// is returned: availability wins over locality.
+func zoneBrokers(all []Broker, zone string) []Broker {
+	if zone == "" {
+		return all
+	}
+	var in []Broker
+	for _, b := range all {
+		if b.Rack != nil && *b.Rack == zone {
+			in = append(in, b)
+		}
+	}
+	if len(in) == 0 {
+		return all
+	}
+	return in
 }
 
 // partitionLeader names the agent clients should send a partition's traffic

@@ -97,10 +97,11 @@ type playground struct {
 	stderr      *bytes.Buffer
 }
 
-func startPlayground(t *testing.T, dataDir string) *playground {
+func startPlayground(t *testing.T, dataDir string, extra ...string) *playground {
 	t.Helper()
-	cmd := exec.Command(wispBinary(t), "playground", "--data-dir", dataDir,
-		"--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--flush-interval", "20ms")
+	args := append([]string{"playground", "--data-dir", dataDir,
+		"--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--flush-interval", "20ms"}, extra...)
+	cmd := exec.Command(wispBinary(t), args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -75,7 +75,11 @@ func TestNothingAckedWithoutTheBucket(t *testing.T) {
 // TestGracefulShutdownCommitsPending: a long flush interval keeps data
 // pending; shutting down must commit it (and ack it) rather than drop it.
 func TestGracefulShutdownCommitsPending(t *testing.T) {
-	ta := startAgent(t, testConfig(t, withFlushInterval(time.Minute)))
+	onBackends(t, testGracefulShutdownCommitsPending)
+}
+
+func testGracefulShutdownCommitsPending(t *testing.T, bucket string) {
+	ta := startAgent(t, testConfig(t, withFlushInterval(time.Minute), withBucket(bucket)))
 	createTopic(t, ta.client(), "pending", 1)
 	c := dialRaw(t, ta.AdvertisedAddr())
 	acked := make(chan int16, 1)

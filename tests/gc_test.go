@@ -49,8 +49,12 @@ func dataFiles(t testing.TB, st objstore.Store) []string {
 }
 
 func TestOrphansCollectedCommittedFilesKept(t *testing.T) {
+	onBackends(t, testOrphansCollectedCommittedFilesKept)
+}
+
+func testOrphansCollectedCommittedFilesKept(t *testing.T, bucket string) {
 	var lost *lostAckStore
-	cfg := testConfig(t, withStore(func(s objstore.Store) objstore.Store {
+	cfg := testConfig(t, withBucket(bucket), withStore(func(s objstore.Store) objstore.Store {
 		lost = &lostAckStore{Store: s}
 		return lost
 	}))

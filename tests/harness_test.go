@@ -16,6 +16,7 @@ import (
 
 	"github.com/wisp-stream/wisp/agent"
 	"github.com/wisp-stream/wisp/objstore"
+	"github.com/wisp-stream/wisp/objstore/miniotest"
 )
 
 var bucketSeq atomic.Int64
@@ -49,6 +50,7 @@ func testConfig(t testing.TB, opts ...agentOption) agent.Config {
 	cfg.KafkaAddr = "127.0.0.1:0"
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.RaftAddr = freeAddr(t)
+	cfg.GossipAddr = "127.0.0.1:0"
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.BucketURL = fmt.Sprintf("mem://test-%d-%d", os.Getpid(), bucketSeq.Add(1))
 	cfg.FlushInterval = 20 * time.Millisecond
@@ -77,6 +79,32 @@ func freeAddr(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// backend is one kind of bucket the data-path tests run against.
+type backend struct {
+	name string
+	// bucket returns a fresh bucket URL for one test.
+	bucket func(t testing.TB) string
+}
+
+// backends are the real stores every data-path test runs on: a file://
+// directory and a MinIO server (built by scripts/install-minio.sh; a missing
+// binary fails the test, it never skips).
+var backends = []backend{
+	{"file", func(t testing.TB) string { return "file://" + filepath.Join(t.TempDir(), "bucket") }},
+	{"minio", func(t testing.TB) string { return miniotest.Start(t).URL("wisp-test") }},
+}
+
+// onBackends runs fn once per backend as subtests.
+func onBackends(t *testing.T, fn func(t *testing.T, bucketURL string)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { fn(t, b.bucket(t)) })
+	}
+}
+
+func withBucket(url string) agentOption {
+	return func(c *agentConfig) { c.BucketURL = url }
 }
 
 // startAgent starts an agent and stops it when the test ends.

@@ -95,7 +95,11 @@ func checkSame(t testing.TB, want map[int32][]*kgo.Record, got []*kgo.Record) {
 }
 
 func TestProduceConsume100kIdempotentLZ4(t *testing.T) {
-	ta := startAgent(t, testConfig(t))
+	onBackends(t, testProduceConsume100k)
+}
+
+func testProduceConsume100k(t *testing.T, bucket string) {
+	ta := startAgent(t, testConfig(t, withBucket(bucket)))
 	const topic, n, parts = "orders", 100_000, 12
 	cl := ta.client(
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -122,7 +126,11 @@ func TestProduceConsume100kIdempotentLZ4(t *testing.T) {
 }
 
 func TestConcurrentProducers(t *testing.T) {
-	ta := startAgent(t, testConfig(t))
+	onBackends(t, testConcurrentProducers)
+}
+
+func testConcurrentProducers(t *testing.T, bucket string) {
+	ta := startAgent(t, testConfig(t, withBucket(bucket)))
 	const topic, producers, each = "shared", 4, 2000
 	createTopic(t, ta.client(), topic, 3)
 	var mu sync.Mutex
@@ -186,7 +194,11 @@ func TestConcurrentProducers(t *testing.T) {
 }
 
 func TestRestartKeepsEverything(t *testing.T) {
-	ta := startAgent(t, testConfig(t))
+	onBackends(t, testRestartKeepsEverything)
+}
+
+func testRestartKeepsEverything(t *testing.T, bucket string) {
+	ta := startAgent(t, testConfig(t, withBucket(bucket)))
 	const topic = "durable"
 	cl := ta.client()
 	createTopic(t, cl, topic, 4)

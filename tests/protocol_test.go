@@ -396,7 +396,11 @@ func fetchReq(version int16, topic string, id [16]byte, offset int64, partMax in
 }
 
 func TestFetchRules(t *testing.T) {
-	ta := startAgent(t, testConfig(t))
+	onBackends(t, testFetchRules)
+}
+
+func testFetchRules(t *testing.T, bucket string) {
+	ta := startAgent(t, testConfig(t, withBucket(bucket)))
 	createTopic(t, ta.client(), "f", 2)
 	info, _ := ta.Metadata().Topic("f")
 	c := dialRaw(t, ta.AdvertisedAddr())
