@@ -2,11 +2,13 @@ package agent
 
 import (
 	"context"
+
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/hashicorp/raft"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/wisp-stream/wisp/cache"
 	"github.com/wisp-stream/wisp/fsm"
+	"github.com/wisp-stream/wisp/gossip"
 	"github.com/wisp-stream/wisp/kafka"
 	"github.com/wisp-stream/wisp/objstore"
 )
@@ -43,7 +46,9 @@ type Agent struct {
 	advertise kafka.Broker
 
 	metrics *metrics
-	stopGC  context.CancelFunc
+	gossip  *gossip.Gossip
+	peers   *cache.PeerSet
+	stopBG  context.CancelFunc // membership and GC loops
 
 	ready        atomic.Bool
 	shutdownOnce sync.Once
@@ -109,23 +114,63 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	a.advertise.NodeID = a.nodeID
 
 	a.fsm = fsm.New(a.log.With("component", "fsm"))
-	if a.raft, err = openRaft(&a.cfg, a.nodeID, a.fsm, a.log); err != nil {
+	if a.raft, err = openRaft(&a.cfg, a.nodeID, a.advertise.Host, a.fsm, a.log); err != nil {
 		return nil, err
 	}
 	undo = append(undo, func() { a.raft.close() })
+
+	if a.gossip, err = a.startGossip(ctx); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { a.gossip.Shutdown() })
+	a.raft.peerHTTP = peers{a.gossip}.httpAddr
 	if !a.raft.existing {
-		if err := a.raft.bootstrapSelf(); err != nil {
+		switch {
+		case cfg.BootstrapExpect > 1:
+			err = bootstrapExpected(ctx, a.raft, a.gossip, cfg.BootstrapExpect, a.log)
+		case len(cfg.Join) == 0:
+			err = a.raft.bootstrapSelf()
+		default:
+			a.log.Info("joined the cluster's gossip; waiting for the raft leader to add this agent")
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
+	bg, stopBG := context.WithCancel(context.Background())
+	a.stopBG = stopBG
+	undo = append(undo, stopBG)
+	mship := &membership{
+		r: a.raft, g: a.gossip, voters: cfg.RaftVoters, deadTimeout: cfg.DeadTimeout,
+		log:     a.log.With("component", "membership"),
+		missing: map[raft.ServerID]time.Time{}, left: map[raft.ServerID]bool{},
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		mship.leaderLoop(bg)
+	}()
 	if err := a.raft.waitLeader(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.raft.waitCaughtUp(ctx); err != nil {
 		return nil, err
 	}
 	if err := a.initCluster(ctx); err != nil {
 		return nil, err
 	}
 
-	a.cache = cache.New(cache.Config{MaxBytes: cfg.CacheBytes}, store, a.log.With("component", "cache"))
+	// The shared read cache: every (file, 4 MiB block) has one owning agent
+	// in this zone, so N readers of a block cost one GET.
+	a.peers = cache.NewPeerSet(a.nodeID)
+	a.peers.Set([]cache.Node{{ID: a.nodeID, Addr: a.httpAdvertise()}})
+	loader := cache.NewRemoteLoader(cache.RemoteConfig{Peers: a.peers, Store: store, Logger: a.log.With("component", "cache")})
+	a.cache = cache.New(cache.Config{MaxBytes: cfg.CacheBytes, Loader: loader}, store, a.log.With("component", "cache"))
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.trackCachePeers(bg)
+	}()
 	a.flusher = NewFlusher(FlusherConfig{
 		Interval:    cfg.FlushInterval,
 		MaxBytes:    cfg.FlushBytes,
@@ -147,13 +192,10 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		log:    a.log.With("component", "gc"),
 		now:    time.Now,
 	}
-	gcCtx, stopGC := context.WithCancel(context.Background())
-	a.stopGC = stopGC
-	undo = append(undo, stopGC)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		gc.run(gcCtx)
+		gc.run(bg)
 	}()
 
 	a.kafka = kafka.NewServer(kafka.Config{
@@ -177,6 +219,9 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 			a.log.Error("http server stopped", "err", err)
 		}
 	}()
+	if err := a.gossip.UpdateMeta(a.meta(false)); err != nil {
+		return nil, fmt.Errorf("advertise this agent over gossip: %w", err)
+	}
 	a.ready.Store(true)
 	a.log.Info("agent started", "kafka", a.KafkaAddr(), "http", a.HTTPAddr(), "bucket", raw.String(), "cluster", a.fsm.ClusterID())
 	return a, nil
@@ -241,12 +286,25 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	a.shutdownOnce.Do(func() {
 		a.ready.Store(false)
 		var errs []error
+		// Stop being advertised, then stop taking connections, then drain:
+		// producers waiting on the pending file get their acks.
+		if err := a.gossip.UpdateMeta(a.meta(true)); err != nil {
+			a.log.Warn("could not advertise leaving", "err", err)
+		}
 		a.kafkaLn.Close()
 		if err := a.flusher.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
 		a.kafka.Close(ctx)
-		a.stopGC()
+		// Leave Raft first, then gossip, while HTTP still forwards.
+		if err := a.leaveRaft(ctx); err != nil {
+			a.log.Warn("leaving raft failed; the leader removes this agent after --dead-timeout", "err", err)
+		}
+		if err := a.gossip.Leave(5 * time.Second); err != nil {
+			a.log.Warn("leaving gossip failed", "err", err)
+		}
+		a.gossip.Shutdown()
+		a.stopBG()
 		if err := a.httpSrv.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
@@ -324,4 +382,144 @@ func (a *Agent) BufferedBytes() int64 {
 	a.flusher.mu.Lock()
 	defer a.flusher.mu.Unlock()
 	return a.flusher.buffered
+}
+
+// startGossip joins (or starts) the cluster's gossip, advertising this agent
+// without a Kafka address until it is ready to serve.
+func (a *Agent) startGossip(ctx context.Context) (*gossip.Gossip, error) {
+	gc := gossip.DefaultConfig()
+	if a.cfg.GossipFast {
+		gc = gossip.TestProfile()
+	}
+	gc.BindAddr = a.cfg.GossipAddr
+	gc.Join = a.cfg.Join
+	gc.RetryJoin = a.cfg.RetryJoin
+	if a.cfg.GossipKey != "" {
+		key, err := gossip.ParseKey(a.cfg.GossipKey)
+		if err != nil {
+			return nil, &FlagError{Flag: "gossip-key", Err: err}
+		}
+		gc.SecretKey = key
+	}
+	gc.Meta = a.meta(false)
+	gc.Meta.KafkaAddr = ""
+	gc.Logger = a.log.With("component", "gossip")
+	g, err := gossip.Start(ctx, gc)
+	if err != nil {
+		var ce *gossip.ConfigError
+		if errors.As(err, &ce) {
+			return nil, &FlagError{Flag: ce.Field, Err: ce.Err}
+		}
+		return nil, fmt.Errorf("start gossip on %s: %w", a.cfg.GossipAddr, err)
+	}
+	return g, nil
+}
+
+// meta is what this agent advertises over gossip.
+func (a *Agent) meta(leaving bool) gossip.Meta {
+	m := gossip.Meta{
+		NodeID:    a.nodeID,
+		KafkaAddr: a.AdvertisedAddr(),
+		RaftAddr:  string(a.raft.transport.LocalAddr()),
+		HTTPAddr:  a.httpAdvertise(),
+		AZ:        a.cfg.AZ,
+	}
+	if leaving {
+		m.KafkaAddr = ""
+		m.Roles = []string{roleLeaving}
+	}
+	return m
+}
+
+// httpAdvertise is the HTTP address other agents use (forwarding, cache).
+func (a *Agent) httpAdvertise() string {
+	host, port, _ := net.SplitHostPort(a.httpLn.Addr().String())
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = a.advertise.Host
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// leaveRaft removes this agent from the Raft configuration when others
+// remain: a leader hands leadership over first, then the leader removes us.
+func (a *Agent) leaveRaft(ctx context.Context) error {
+	fut := a.raft.raft.GetConfiguration()
+	if err := fut.Error(); err != nil {
+		return err
+	}
+	if len(fut.Configuration().Servers) <= 1 {
+		return nil // a cluster of one keeps its own configuration
+	}
+	if a.raft.raft.State() == raft.Leader {
+		if err := a.raft.raft.LeadershipTransfer().Error(); err != nil {
+			return fmt.Errorf("hand over leadership: %w", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return a.raft.requestRemoval(ctx)
+}
+
+// GossipAddr is the bound gossip address, for --join.
+func (a *Agent) GossipAddr() string { return a.gossip.Addr() }
+
+// RaftServers lists the Raft configuration: node id to "voter"/"nonvoter".
+func (a *Agent) RaftServers() (map[string]string, error) {
+	fut := a.raft.raft.GetConfiguration()
+	if err := fut.Error(); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, s := range fut.Configuration().Servers {
+		out[string(s.ID)] = strings.ToLower(s.Suffrage.String())
+	}
+	return out, nil
+}
+
+// IsLeader reports whether this agent leads Raft.
+func (a *Agent) IsLeader() bool { return a.raft.raft.State() == raft.Leader }
+
+// Crash stops the agent the way kill -9 would look to the others: no
+// flush, no leaving Raft or gossip, connections cut. Tests only.
+func (a *Agent) Crash() {
+	a.shutdownOnce.Do(func() {
+		a.ready.Store(false)
+		a.gossip.Shutdown()
+		a.kafkaLn.Close()
+		a.httpLn.Close()
+		a.httpSrv.Close()
+		a.raft.raft.Shutdown().Error()
+		a.raft.transport.Close()
+		a.stopBG()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // do not wait for anything
+		a.kafka.Close(ctx)
+		a.flusher.Close(ctx)
+		a.raft.store.Close()
+		a.shutdownErr = errors.New("crashed")
+	})
+}
+
+// trackCachePeers keeps the cache ring equal to the live agents of this
+// zone that serve, so block ownership follows membership.
+func (a *Agent) trackCachePeers(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		var nodes []cache.Node
+		for _, m := range a.gossip.Members() {
+			if m.Meta.AZ != a.cfg.AZ || m.Meta.HTTPAddr == "" || m.Meta.HasRole(roleLeaving) {
+				continue
+			}
+			nodes = append(nodes, cache.Node{ID: m.Meta.NodeID, Addr: m.Meta.HTTPAddr})
+		}
+		if len(nodes) > 0 {
+			a.peers.Set(nodes)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

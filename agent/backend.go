@@ -26,4 +26,4 @@ func (b *backend) ReadAt(ctx context.Context, key string, off, n int64) ([]byte,
 	return b.cache.ReadAt(ctx, key, off, n)
 }
 
-func (b *backend) Brokers() []kafka.Broker { return []kafka.Broker{b.advertise} }
+func (b *backend) Brokers() []kafka.Broker { return peers{b.gossip}.brokers() }

@@ -122,6 +122,9 @@ func (n *raftNode) applyHandler() http.Handler {
 			http.Error(w, encErr.Error(), http.StatusInternalServerError)
 			return
 		}
+		if err == nil {
+			w.Header().Set("X-Wisp-Index", strconv.FormatUint(fut.Index(), 10))
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)
 	})
@@ -159,10 +162,101 @@ func (n *raftNode) forward(ctx context.Context, data []byte) (any, error) {
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
-		return decodeResult(body)
+		res, err := decodeResult(body)
+		if err != nil {
+			return nil, err
+		}
+		// Read your writes: do not return before the local replica has
+		// applied the command, or the caller's next read could miss it.
+		if idx, perr := strconv.ParseUint(resp.Header.Get("X-Wisp-Index"), 10, 64); perr == nil {
+			if werr := n.waitApplied(ctx, idx); werr != nil {
+				return nil, werr
+			}
+		}
+		return res, nil
 	case http.StatusMisdirectedRequest:
 		return nil, fmt.Errorf("%w: %d stopped leading: %s", errNoLeader, nodeID, bytes.TrimSpace(body))
 	default:
 		return nil, fmt.Errorf("leader %d at %s answered %s: %s", nodeID, addr, resp.Status, bytes.TrimSpace(body))
 	}
+}
+
+const leavePath = "/internal/v1/raft/leave"
+
+// leaveHandler removes the calling agent from the Raft configuration; only
+// the leader can.
+func (n *raftNode) leaveHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		if id == "" {
+			http.Error(w, "id is required", http.StatusBadRequest)
+			return
+		}
+		if n.raft.State() != raft.Leader {
+			http.Error(w, "not the raft leader", http.StatusMisdirectedRequest)
+			return
+		}
+		if err := n.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// requestRemoval asks the leader to remove this agent, retrying through an
+// election until ctx ends.
+func (n *raftNode) requestRemoval(ctx context.Context) error {
+	for {
+		err := n.requestRemovalOnce(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%w)", err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (n *raftNode) requestRemovalOnce(ctx context.Context) error {
+	_, id := n.raft.LeaderWithID()
+	if id == "" || id == n.localID {
+		return errNoLeader
+	}
+	nodeID, err := strconv.Atoi(string(id))
+	if err != nil {
+		return err
+	}
+	addr, ok := n.peerHTTP(int32(nodeID))
+	if !ok {
+		return errNoLeader
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+leavePath+"?id="+string(n.localID), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := n.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		body, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("leader %d answered %s: %s", nodeID, resp.Status, bytes.TrimSpace(body))
+	}
+	return nil
+}
+
+// waitApplied waits until the local replica has applied index.
+func (n *raftNode) waitApplied(ctx context.Context, index uint64) error {
+	for n.fsm.AppliedIndex() < index {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("local metadata replica did not reach index %d: %w", index, ctx.Err())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wisp-stream/wisp/cache"
 )
 
 func (a *Agent) httpHandler() http.Handler {
@@ -19,6 +21,9 @@ func (a *Agent) httpHandler() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	mux.Handle("POST "+applyPath, a.raft.applyHandler())
+	mux.Handle("POST "+leavePath, a.raft.leaveHandler())
+	mux.Handle(cache.BlockPath, cache.BlockHandler(a.cache))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
 	return mux
 }

@@ -37,7 +37,7 @@ type raftNode struct {
 	http     *http.Client
 }
 
-func openRaft(cfg *Config, nodeID int32, f *fsm.FSM, log *slog.Logger) (*raftNode, error) {
+func openRaft(cfg *Config, nodeID int32, advertiseHost string, f *fsm.FSM, log *slog.Logger) (*raftNode, error) {
 	dir := filepath.Join(cfg.DataDir, "raft")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, &FlagError{Flag: "data-dir", Err: fmt.Errorf("cannot create %s: %w", dir, err)}
@@ -69,7 +69,7 @@ func openRaft(cfg *Config, nodeID int32, f *fsm.FSM, log *slog.Logger) (*raftNod
 		store.Close()
 		return nil, fmt.Errorf("open raft snapshots in %s: %w", dir, err)
 	}
-	advertise, err := raftAdvertise(cfg)
+	advertise, err := raftAdvertise(cfg.RaftAddr, advertiseHost)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -98,22 +98,20 @@ func openRaft(cfg *Config, nodeID int32, f *fsm.FSM, log *slog.Logger) (*raftNod
 		http: &http.Client{Timeout: 30 * time.Second}}, nil
 }
 
-// raftAdvertise is the address other agents reach this one's Raft at.
-func raftAdvertise(cfg *Config) (net.Addr, error) {
-	host, port, _ := splitHostPort(cfg.RaftAddr)
-	if host == "" || net.ParseIP(host).IsUnspecified() {
-		adv := cfg.AdvertiseAddr
-		if adv == "" {
-			adv = "127.0.0.1:0"
-		}
-		host, _, _ = splitHostPort(adv)
+// raftAdvertise is the address other agents reach this one's Raft at: the
+// bind address, with an unspecified host replaced by the Kafka advertised
+// host. Port 0 lets the transport advertise the port it bound.
+func raftAdvertise(bind, advertiseHost string) (net.Addr, error) {
+	host, port, _ := splitHostPort(bind)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = advertiseHost
+	}
+	if port == 0 {
+		return nil, nil
 	}
 	addr, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		return nil, &FlagError{Flag: "raft-addr", Err: fmt.Errorf("cannot resolve an advertisable raft address: %w", err)}
-	}
-	if port == 0 {
-		return nil, nil // let the transport advertise its bound port
 	}
 	return addr, nil
 }
@@ -193,6 +191,23 @@ func (n *raftNode) waitLeader(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("no raft leader elected: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// waitCaughtUp waits until this replica has applied everything the leader
+// told it is committed, so a joining agent never serves stale metadata.
+func (n *raftNode) waitCaughtUp(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if c := n.raft.CommitIndex(); c > 0 && n.raft.AppliedIndex() >= c {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("metadata replica did not catch up (applied %d of %d): %w", n.raft.AppliedIndex(), n.raft.CommitIndex(), ctx.Err())
 		case <-t.C:
 		}
 	}

@@ -298,14 +298,12 @@ func (e *openError) Unwrap() []error {
 // again until ctx ends; anything else is final at once.
 func (s *S3) checkBucket(ctx context.Context, credSource string) error {
 	exists, err := s.client.BucketExists(ctx, s.bucket)
-	for serverError(err) {
-		select {
-		case <-ctx.Done():
-		case <-time.After(250 * time.Millisecond):
-			exists, err = s.client.BucketExists(ctx, s.bucket)
-			continue
+	for serverError(err) && sleepCtx(ctx, 250*time.Millisecond) {
+		again, againErr := s.client.BucketExists(ctx, s.bucket)
+		if againErr != nil && ctx.Err() != nil {
+			break // cut off by the deadline: what the server last said is the news
 		}
-		break
+		exists, err = again, againErr
 	}
 	if err == nil && exists {
 		return nil
@@ -343,6 +341,18 @@ func (s *S3) checkBucket(ctx context.Context, credSource string) error {
 	return &openError{
 		msg:  oneLine(fmt.Sprintf("cannot reach %s: %v", s.endpoint, err)),
 		kind: ErrUnreachable, cause: err,
+	}
+}
+
+// sleepCtx waits for d and reports true, or reports false as soon as ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

@@ -24,8 +24,9 @@ var bucketSeq atomic.Int64
 // testAgent is one in-process agent on random loopback ports.
 type testAgent struct {
 	*agent.Agent
-	t   testing.TB
-	cfg agent.Config
+	t       testing.TB
+	cfg     agent.Config
+	crashed bool
 }
 
 // agentOption adjusts a test agent's config before start.
@@ -51,6 +52,8 @@ func testConfig(t testing.TB, opts ...agentOption) agent.Config {
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.RaftAddr = freeAddr(t)
 	cfg.GossipAddr = "127.0.0.1:0"
+	cfg.GossipFast = true
+	cfg.DeadTimeout = 2 * time.Second
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.BucketURL = fmt.Sprintf("mem://test-%d-%d", os.Getpid(), bucketSeq.Add(1))
 	cfg.FlushInterval = 20 * time.Millisecond
@@ -122,11 +125,20 @@ func startAgent(t testing.TB, cfg agent.Config) *testAgent {
 }
 
 func (ta *testAgent) stop() {
+	if ta.crashed {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := ta.Shutdown(ctx); err != nil {
 		ta.t.Errorf("shutdown: %v", err)
 	}
+}
+
+// crash stops the agent abruptly, as kill -9 would.
+func (ta *testAgent) crash() {
+	ta.crashed = true
+	ta.Crash()
 }
 
 // restart stops the agent and starts a new one on the same data dir and bucket.
