@@ -107,6 +107,9 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, &FlagError{Flag: "http-addr", Err: err}
 	}
+	if cfg.PeerFilter != nil {
+		a.httpLn = &filteredListener{Listener: a.httpLn, blocked: cfg.PeerFilter}
+	}
 	undo = append(undo, func() { a.httpLn.Close() })
 	if a.advertise, err = advertised(cfg.AdvertiseAddr, a.kafkaLn.Addr().String()); err != nil {
 		return nil, &FlagError{Flag: "advertise-addr", Err: err}
@@ -164,7 +167,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	// in this zone, so N readers of a block cost one GET.
 	a.peers = cache.NewPeerSet(a.nodeID)
 	a.peers.Set([]cache.Node{{ID: a.nodeID, Addr: a.httpAdvertise()}})
-	loader := cache.NewRemoteLoader(cache.RemoteConfig{Peers: a.peers, Store: store, Logger: a.log.With("component", "cache")})
+	loader := cache.NewRemoteLoader(cache.RemoteConfig{Peers: a.peers, Store: store, Client: a.raft.http, Logger: a.log.With("component", "cache")})
 	a.cache = cache.New(cache.Config{MaxBytes: cfg.CacheBytes, Loader: loader}, store, a.log.With("component", "cache"))
 	a.wg.Add(1)
 	go func() {
@@ -411,6 +414,9 @@ func (a *Agent) startGossip(ctx context.Context) (*gossip.Gossip, error) {
 			return nil, &FlagError{Flag: ce.Field, Err: ce.Err}
 		}
 		return nil, fmt.Errorf("start gossip on %s: %w", a.cfg.GossipAddr, err)
+	}
+	if f := a.cfg.PeerFilter; f != nil {
+		g.Partition(func(addr string) bool { return f(hostOf(addr)) })
 	}
 	return g, nil
 }

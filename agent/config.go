@@ -82,6 +82,10 @@ type Config struct {
 	// GossipFast selects short gossip timers (tests).
 	GossipFast bool
 
+	// PeerFilter, when set, drops agent-to-agent traffic with the peers it
+	// names: the network fault seam of partition tests.
+	PeerFilter PeerFilter
+
 	// WrapStore, when set, wraps the opened bucket: the fault seam tests use
 	// to inject object-store errors and latency.
 	WrapStore func(objstore.Store) objstore.Store

@@ -74,11 +74,16 @@ func openRaft(cfg *Config, nodeID int32, advertiseHost string, f *fsm.FSM, log *
 		store.Close()
 		return nil, err
 	}
-	transport, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 3, 10*time.Second, hl)
+	ln, err := net.Listen("tcp", cfg.RaftAddr)
 	if err != nil {
 		store.Close()
 		return nil, &FlagError{Flag: "raft-addr", Err: fmt.Errorf("cannot listen on %s: %w", cfg.RaftAddr, err)}
 	}
+	stream := &raftStream{Listener: ln, advertise: advertise, dial: peerDialer{local: localTCPAddr(cfg.RaftAddr), blocked: cfg.PeerFilter}}
+	if cfg.PeerFilter != nil {
+		stream.Listener = &filteredListener{Listener: ln, blocked: cfg.PeerFilter}
+	}
+	transport := raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, hl)
 	existing, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
 		transport.Close()
@@ -95,7 +100,16 @@ func openRaft(cfg *Config, nodeID int32, advertiseHost string, f *fsm.FSM, log *
 		log.Info("raft state found in the data dir: rejoining the cluster it belongs to", "dir", dir)
 	}
 	return &raftNode{raft: r, transport: transport, store: store, fsm: f, localID: rc.LocalID, existing: existing,
-		http: &http.Client{Timeout: 30 * time.Second}}, nil
+		http: peerHTTPClient(cfg)}, nil
+}
+
+// peerHTTPClient is the client for agent-to-agent HTTP (forwarding, cache).
+func peerHTTPClient(cfg *Config) *http.Client {
+	d := peerDialer{local: localTCPAddr(cfg.HTTPAddr), blocked: cfg.PeerFilter}
+	return &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute},
+	}
 }
 
 // raftAdvertise is the address other agents reach this one's Raft at: the

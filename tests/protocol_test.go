@@ -252,10 +252,21 @@ func TestResponsesLeaveInRequestOrder(t *testing.T) {
 // produceRaw sends one Produce v9 request of the given batches to partition 0.
 func produceRaw(t testing.TB, c *rawConn, topic string, acks int16, batches ...[]byte) kmsg.ProduceResponseTopicPartition {
 	t.Helper()
+	return produceRawWith(t, c, topic, acks, 10000, batches...)
+}
+
+// produceRawTimeout is produceRaw with acks=all and the given request timeout.
+func produceRawTimeout(t testing.TB, c *rawConn, topic string, timeoutMs int32, batches ...[]byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
+	return produceRawWith(t, c, topic, -1, timeoutMs, batches...)
+}
+
+func produceRawWith(t testing.TB, c *rawConn, topic string, acks int16, timeoutMs int32, batches ...[]byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
 	req.Version = 9
 	req.Acks = acks
-	req.TimeoutMillis = 10000
+	req.TimeoutMillis = timeoutMs
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewProduceRequestTopicPartition()

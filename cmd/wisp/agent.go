@@ -26,10 +26,18 @@ WISP_BUCKET_URL) or as a key in the --config file.`,
 			if err != nil {
 				return err
 			}
+			if dry, _ := cmd.Flags().GetBool("dry-run"); dry {
+				if err := cfg.Validate(); err != nil {
+					return err
+				}
+				fmt.Fprintln(os.Stdout, "configuration is valid")
+				return nil
+			}
 			return runAgent(cmd.Context(), cfg, nil)
 		},
 	}
 	agentFlags(cmd.Flags(), agent.DefaultConfig())
+	cmd.Flags().Bool("dry-run", false, "check the flags, environment and config file, print whether they are valid, and exit")
 	return cmd
 }
 
