@@ -383,3 +383,57 @@ func listData(t *testing.T, c *cluster) []objstoreInfo {
 	}
 	return out
 }
+
+// TestClusterVotersAndNonVoters: a fourth agent follows as a non-voter and
+// serves reads from its replica; when a voter dies, the leader removes it
+// after --dead-timeout and promotes the non-voter.
+func TestClusterVotersAndNonVoters(t *testing.T) {
+	c := startCluster(t, 4)
+	fourth := c.agents[3]
+	roles := func() map[string]string {
+		l := c.leader()
+		if l == nil {
+			return nil
+		}
+		s, _ := l.RaftServers()
+		return s
+	}
+	waitFor(t, 20*time.Second, "3 voters and 1 non-voter", func() bool {
+		r := roles()
+		v, nv := 0, 0
+		for _, s := range r {
+			switch s {
+			case "voter":
+				v++
+			case "nonvoter":
+				nv++
+			}
+		}
+		return v == 3 && nv == 1
+	})
+	createTopicIfMissing(t, c.agents[0].client(), "replicated", 2)
+	waitFor(t, 10*time.Second, "the topic on the non-voter's replica", func() bool {
+		_, ok := fourth.Metadata().Topic("replicated")
+		return ok
+	})
+	nonVoter := ""
+	for id, s := range roles() {
+		if s == "nonvoter" {
+			nonVoter = id
+		}
+	}
+	// Kill a voter that is not the leader.
+	var victim *testAgent
+	for _, a := range c.live() {
+		if id := fmt.Sprint(a.NodeID()); roles()[id] == "voter" && !a.IsLeader() {
+			victim = a
+			break
+		}
+	}
+	victim.crash()
+	waitFor(t, 30*time.Second, "the dead voter removed and the non-voter promoted", func() bool {
+		r := roles()
+		_, dead := r[fmt.Sprint(victim.NodeID())]
+		return !dead && r[nonVoter] == "voter"
+	})
+}
