@@ -257,6 +257,20 @@ func (m *membership) reconcile() {
 		s, known := inConfig[id]
 		addr := raft.ServerAddress(mem.Meta.RaftAddr)
 		switch {
+		case known && s.Address != addr:
+			// Restarted on a new address: re-adding an existing id updates it.
+			var err error
+			if s.Suffrage == raft.Voter {
+				err = m.r.raft.AddVoter(id, addr, 0, 10*time.Second).Error()
+			} else {
+				err = m.r.raft.AddNonvoter(id, addr, 0, 10*time.Second).Error()
+			}
+			if err != nil {
+				m.log.Warn("updating agent's raft address failed", "node", id, "err", err)
+			} else {
+				m.log.Info("agent's raft address changed", "node", id, "addr", addr)
+			}
+			continue
 		case known && s.Suffrage == raft.Voter:
 			continue
 		case voters < m.voters:

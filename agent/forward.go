@@ -41,6 +41,8 @@ func init() {
 	registerResult(fsm.CommitFileResult{})
 	registerResult(fsm.TopicResult{})
 	registerResult(fsm.InitProducerIDResult{})
+	registerResult(fsm.CommitOffsetsResult{})
+	registerResult(fsm.DeleteOffsetsResult{})
 }
 
 type resultEnvelope struct {

@@ -139,6 +139,15 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Respons
 			first = false
 		}
 	}
+	// Kafka sends an empty record set, never a null one; some clients
+	// (segmentio/kafka-go) cannot parse a null.
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			if resp.Topics[i].Partitions[j].RecordBatches == nil {
+				resp.Topics[i].Partitions[j].RecordBatches = []byte{}
+			}
+		}
+	}
 	return resp
 }
 

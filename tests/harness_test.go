@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -116,6 +117,11 @@ func startAgent(t testing.TB, cfg agent.Config) *testAgent {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a, err := agent.Start(ctx, cfg)
+	for try := 0; err != nil && strings.Contains(err.Error(), "address already in use") && try < 3; try++ {
+		// freeAddr's port was taken by another process before we bound it.
+		cfg.RaftAddr = freeAddrOn(t, hostOf(cfg.RaftAddr))
+		a, err = agent.Start(ctx, cfg)
+	}
 	if err != nil {
 		t.Fatalf("start agent: %v", err)
 	}
