@@ -22,8 +22,8 @@ type codec struct {
 }
 
 // codecs is the command registry. Admin commands are rare and small, so they
-// are JSON; CommitFile and ForgetFiles may carry thousands of items and are
-// compact binary.
+// are JSON; CommitFile, ForgetFiles and CommitOffsets are frequent or may
+// carry thousands of items, and are compact binary.
 var codecs = map[CommandType]codec{
 	CmdInitCluster:      jsonCodec[InitCluster](),
 	CmdCreateTopic:      jsonCodec[CreateTopic](),
@@ -32,6 +32,9 @@ var codecs = map[CommandType]codec{
 	CmdCommitFile:       {version: 1, encode: encodeCommitFile, decode: decodeCommitFile},
 	CmdInitProducerID:   jsonCodec[InitProducerID](),
 	CmdForgetFiles:      {version: 1, encode: encodeForgetFiles, decode: decodeForgetFiles},
+	CmdCommitOffsets:    {version: 1, encode: encodeCommitOffsets, decode: decodeCommitOffsets},
+	CmdDeleteGroup:      jsonCodec[DeleteGroup](),
+	CmdDeleteOffsets:    jsonCodec[DeleteOffsets](),
 }
 
 // Encode returns the Raft log bytes of c, which may be a command value or a

@@ -21,6 +21,9 @@ const (
 	CmdCommitFile       CommandType = 5
 	CmdInitProducerID   CommandType = 6
 	CmdForgetFiles      CommandType = 7
+	CmdCommitOffsets    CommandType = 8
+	CmdDeleteGroup      CommandType = 9
+	CmdDeleteOffsets    CommandType = 10
 
 	// IgnorableFlag marks a command that a replica which does not know it may
 	// skip. Without it, an unknown command stops the replica.
@@ -43,6 +46,12 @@ func (t CommandType) String() string {
 		return "InitProducerID"
 	case CmdForgetFiles:
 		return "ForgetFiles"
+	case CmdCommitOffsets:
+		return "CommitOffsets"
+	case CmdDeleteGroup:
+		return "DeleteGroup"
+	case CmdDeleteOffsets:
+		return "DeleteOffsets"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }
@@ -130,6 +139,39 @@ type ForgetFiles struct {
 	Keys []string
 }
 
+// CommitOffsets stores a consumer group's committed offsets, each replacing
+// the group's previous one for its partition. It is frequent (every consumer
+// commits every few seconds) and may name hundreds of partitions, so it is
+// compact binary.
+type CommitOffsets struct {
+	Group   string
+	NowMs   int64 // commit time, kept for offset retention
+	Offsets []OffsetCommit
+}
+
+// OffsetCommit is one partition's committed position: the next offset the
+// group will read, with the leader epoch and metadata the client attached.
+type OffsetCommit struct {
+	TopicID     [16]byte
+	Partition   int32
+	Offset      int64
+	LeaderEpoch int32 // -1 when the client sent none
+	Metadata    string
+}
+
+// DeleteGroup drops all committed offsets of a group (DeleteGroups).
+// Membership is not replicated, so this is all a group deletion changes.
+type DeleteGroup struct {
+	Group string `json:"group"`
+}
+
+// DeleteOffsets drops some committed offsets of a group (OffsetDelete).
+// Partitions the group has no offset for are ignored.
+type DeleteOffsets struct {
+	Group      string         `json:"group"`
+	Partitions []PartitionKey `json:"partitions"`
+}
+
 // Type implements Command.
 func (InitCluster) Type() CommandType { return CmdInitCluster }
 
@@ -150,3 +192,12 @@ func (InitProducerID) Type() CommandType { return CmdInitProducerID }
 
 // Type implements Command.
 func (ForgetFiles) Type() CommandType { return CmdForgetFiles }
+
+// Type implements Command.
+func (CommitOffsets) Type() CommandType { return CmdCommitOffsets }
+
+// Type implements Command.
+func (DeleteGroup) Type() CommandType { return CmdDeleteGroup }
+
+// Type implements Command.
+func (DeleteOffsets) Type() CommandType { return CmdDeleteOffsets }

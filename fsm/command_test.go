@@ -29,6 +29,15 @@ func sampleCommands() []Command {
 		InitProducerID{ProducerID: 42, ProducerEpoch: 3, NowMs: 11},
 		ForgetFiles{Keys: []string{"f/1", "", "f/2"}},
 		ForgetFiles{},
+		CommitOffsets{Group: "billing", NowMs: 1_700_000_000_000, Offsets: []OffsetCommit{
+			{TopicID: a, Partition: 0, Offset: 42, LeaderEpoch: -1},
+			{TopicID: b, Partition: 7, Offset: 0, LeaderEpoch: 3, Metadata: "consumer-1 was here"},
+			{TopicID: a, Partition: math.MaxInt32, Offset: math.MaxInt64, LeaderEpoch: math.MinInt32, Metadata: "\x00"},
+		}},
+		CommitOffsets{Group: "", NowMs: -1},
+		DeleteGroup{Group: "billing"},
+		DeleteOffsets{Group: "billing", Partitions: []PartitionKey{{TopicID: a, Partition: 3}, {TopicID: b}}},
+		DeleteOffsets{Group: "g"},
 	}
 }
 
@@ -106,6 +115,13 @@ func TestDecodeErrors(t *testing.T) {
 			1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
 			1, 0, 0x80, 0x80, 0x80, 0x80, 0x20, 0, 0, 0, 0, 0, 0, 0}, ErrMalformed},
 		{"forget count beyond bytes", []byte{byte(CmdForgetFiles), 1, 5, 0}, ErrMalformed},
+		{"offsets future version", []byte{byte(CmdCommitOffsets), 2}, ErrUnknownVersion},
+		{"offsets empty payload", []byte{byte(CmdCommitOffsets), 1}, ErrMalformed},
+		// group "g", now 0, no topics, one offset naming topic index 0.
+		{"offsets bad topic index", []byte{byte(CmdCommitOffsets), 1, 1, 'g', 0, 0, 1, 0, 0, 0, 0, 0}, ErrMalformed},
+		{"offsets huge count", []byte{byte(CmdCommitOffsets), 1, 1, 'g', 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, ErrMalformed},
+		{"offsets trailing byte", []byte{byte(CmdCommitOffsets), 1, 1, 'g', 0, 0, 0, 0}, ErrMalformed},
+		{"delete offsets unknown field", append([]byte{byte(CmdDeleteOffsets), 1}, `{"group":"g","all":true}`...), ErrMalformed},
 		{"forget key beyond bytes", []byte{byte(CmdForgetFiles), 1, 1, 9, 'a'}, ErrMalformed},
 	}
 	for _, tt := range tests {

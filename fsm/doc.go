@@ -1,7 +1,8 @@
 // Package fsm is Wisp's metadata state machine: the hashicorp/raft FSM that
 // holds topics, per-partition manifests (which file and byte range holds which
-// offsets), high watermarks, file reference counts, dead files and the
-// producer-id state used for idempotence.
+// offsets), high watermarks, file reference counts, dead files, the
+// producer-id state used for idempotence and consumer groups' committed
+// offsets.
 //
 // Every change is a Command, encoded with Encode and proposed through Raft;
 // every replica runs the same Apply on the same log and so reaches the same

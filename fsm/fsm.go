@@ -91,6 +91,12 @@ func (s *state) apply(index uint64, cmd Command) (any, []PartitionKey) {
 	case ForgetFiles:
 		s.forgetFiles(c)
 		return nil, nil
+	case CommitOffsets:
+		return s.commitOffsets(c), nil
+	case DeleteGroup:
+		return s.deleteGroup(c), nil
+	case DeleteOffsets:
+		return s.deleteOffsets(c), nil
 	}
 	panic(fmt.Sprintf("fsm: no apply for command %T at index %d", cmd, index))
 }

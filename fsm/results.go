@@ -6,6 +6,8 @@ package fsm
 //	CreateTopic, DeleteTopic, CreatePartitions             TopicResult
 //	CommitFile                                             CommitFileResult
 //	InitProducerID                                         InitProducerIDResult
+//	CommitOffsets                                          CommitOffsetsResult
+//	DeleteGroup, DeleteOffsets                             DeleteOffsetsResult
 //
 // Error codes are Kafka error codes (github.com/twmb/franz-go/pkg/kerr); 0
 // means success.
@@ -44,3 +46,13 @@ type InitProducerIDResult struct {
 	ProducerID    int64
 	ProducerEpoch int16
 }
+
+// CommitOffsetsResult has one error code per CommitOffsets offset, in the
+// same order: 0 (stored), UNKNOWN_TOPIC_OR_PARTITION (no such partition),
+// OFFSET_METADATA_TOO_LARGE (metadata over MaxOffsetMetadata bytes) or, for
+// every offset, INVALID_GROUP_ID when the group id is empty.
+type CommitOffsetsResult struct{ ErrorCodes []int16 }
+
+// DeleteOffsetsResult answers DeleteGroup and DeleteOffsets: how many
+// committed offsets were removed.
+type DeleteOffsetsResult struct{ Deleted int }

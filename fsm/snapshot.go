@@ -17,18 +17,24 @@ import (
 // version, checksum mismatch, malformed or inconsistent records.
 var ErrBadSnapshot = errors.New("fsm: bad snapshot")
 
-// Snapshot format, version 1:
+// Snapshot format, version 2:
 //
 //	version byte
 //	records, each: uvarint length, kind byte, payload
 //	  header, files, dead files, producers, then each topic followed by its
-//	  partitions in order, then an end record
+//	  partitions in order, then one record per consumer group holding its
+//	  committed offsets, then an end record
 //	CRC-32C (big endian) of everything before it
+//
+// Version 1 is the same without group records; Restore reads both.
 //
 // Records keep memory bounded on both sides: Persist encodes one at a time,
 // Restore reads one at a time. A new layout gets a new version byte, and
 // Restore keeps reading the previous one.
-const snapshotVersion = 1
+const snapshotVersion = 2
+
+// minSnapshotVersion is the oldest layout Restore still reads.
+const minSnapshotVersion = 1
 
 const (
 	recEnd byte = iota
@@ -38,6 +44,7 @@ const (
 	recProducer
 	recTopic
 	recPartition
+	recGroupOffsets // version 2+
 )
 
 // maxRecordLen bounds one record (a partition with millions of entries is
@@ -81,7 +88,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.s = s
 	f.mu.Unlock()
 	f.wakeAll()
-	f.logger.Info("restored snapshot", "index", s.applied, "topics", len(s.topics), "files", len(s.files), "dead_files", len(s.dead))
+	f.logger.Info("restored snapshot", "index", s.applied, "topics", len(s.topics), "files", len(s.files), "dead_files", len(s.dead), "groups", len(s.offsets))
 	return nil
 }
 
@@ -177,6 +184,25 @@ func (s *state) writeSnapshot(out io.Writer) error {
 			return rw.err
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(s.offsets)) {
+		g := s.offsets[name]
+		w := rw.record(recGroupOffsets)
+		w.str(name)
+		w.uvarint(uint64(len(g)))
+		for _, k := range sortedOffsetKeys(g) {
+			c := g[k]
+			w.id(k.TopicID)
+			w.varint(int64(k.Partition))
+			w.varint(c.offset)
+			w.varint(int64(c.leaderEpoch))
+			w.str(c.metadata)
+			w.varint(c.commitMs)
+		}
+		rw.flush()
+		if rw.err != nil {
+			return rw.err
+		}
+	}
 	rw.record(recEnd)
 	rw.flush()
 	if rw.err != nil {
@@ -251,10 +277,11 @@ func readSnapshot(r io.Reader) (*state, error) {
 	if err != nil {
 		return nil, badSnapshot("read version: %v", err)
 	}
-	if v != snapshotVersion {
+	if v < minSnapshotVersion || v > snapshotVersion {
 		return nil, badSnapshot("unknown version %d", v)
 	}
 	rs := newRestorer()
+	rs.version = v
 	var buf []byte
 	for {
 		n, err := binary.ReadUvarint(cr)
@@ -302,6 +329,7 @@ func readSnapshot(r io.Reader) (*state, error) {
 // and the read methods rely on.
 type restorer struct {
 	s         *state
+	version   byte
 	sawHeader bool
 	fileKeys  []string
 	cur       *topic // topic whose partitions come next
@@ -334,6 +362,11 @@ func (rs *restorer) record(kind byte, p []byte) error {
 		err = rs.topic(r)
 	case recPartition:
 		err = rs.partition(r)
+	case recGroupOffsets:
+		if rs.version < 2 {
+			return badSnapshot("group offsets record in a version %d snapshot", rs.version)
+		}
+		err = rs.groupOffsets(r)
 	default:
 		return badSnapshot("unknown record kind %d", kind)
 	}
@@ -509,6 +542,40 @@ func (rs *restorer) partition(r *rbuf) error {
 		p.windows[pid] = w
 	}
 	t.parts = append(t.parts, p)
+	return nil
+}
+
+// groupOffsets reads one group's offsets. Group records follow all topics,
+// so every offset must name an existing partition: Apply never keeps offsets
+// of a deleted topic.
+func (rs *restorer) groupOffsets(r *rbuf) error {
+	name := r.str()
+	n := r.count(minOffsetBytes + 16)
+	if r.err != nil {
+		return r.err
+	}
+	if name == "" || n == 0 {
+		return badSnapshot("group %q with %d offsets", name, n)
+	}
+	if _, dup := rs.s.offsets[name]; dup {
+		return badSnapshot("group %q twice", name)
+	}
+	g := make(groupOffsets, n)
+	for range n {
+		k := PartitionKey{TopicID: r.id(), Partition: r.int32()}
+		c := committed{offset: r.varint(), leaderEpoch: r.int32(), metadata: r.str(), commitMs: r.varint()}
+		if r.err != nil {
+			return r.err
+		}
+		if rs.s.partition(k.TopicID, k.Partition) == nil {
+			return badSnapshot("group %q: offset of unknown partition %x/%d", name, k.TopicID, k.Partition)
+		}
+		if _, dup := g[k]; dup {
+			return badSnapshot("group %q: partition %x/%d twice", name, k.TopicID, k.Partition)
+		}
+		g[k] = c
+	}
+	rs.s.offsets[name] = g
 	return nil
 }
 

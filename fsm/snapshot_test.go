@@ -37,6 +37,15 @@ func richState(t testing.TB) *harness {
 		h.mustCommit("w"+string(rune('a'+i)), idem(a, 2, 0, 10, 2, 1, 0, int32(2*i)), idem(a, 2, 10, 10, 1, 2, 1, int32(i)))
 	}
 	h.mustCommit("doomed-file", plain(topicID("doomed"), 0, 0, 10, 1))
+	h.apply(CommitOffsets{Group: "readers", NowMs: 6, Offsets: []OffsetCommit{
+		{TopicID: a, Partition: 0, Offset: 5, LeaderEpoch: -1},
+		{TopicID: b, Partition: 1, Offset: 7, LeaderEpoch: 2, Metadata: "m"},
+		{TopicID: topicID("doomed"), Partition: 0, Offset: 1, LeaderEpoch: -1}, // dropped with its topic
+	}})
+	h.apply(CommitOffsets{Group: "only-doomed", NowMs: 6, Offsets: []OffsetCommit{{TopicID: topicID("doomed"), Offset: 1}}})
+	h.apply(CommitOffsets{Group: "writers", NowMs: 7, Offsets: []OffsetCommit{{TopicID: a, Partition: 3, Offset: 0, LeaderEpoch: 0, Metadata: "x"}}})
+	h.apply(CommitOffsets{Group: "gone", NowMs: 7, Offsets: []OffsetCommit{{TopicID: a, Partition: 1, Offset: 1}}})
+	h.apply(DeleteGroup{Group: "gone"})
 	h.commit("rejected", plain(topicID("nope"), 0, 0, 10, 1))
 	h.apply(DeleteTopic{Name: "doomed", NowMs: 5})
 	h.mustCommit("f2", plain(b, 0, 0, 100, 50), plain(a, 3, 100, 20, 4))
@@ -56,6 +65,7 @@ type view struct {
 	Dead     []DeadFile
 	Files    map[string]FileInfo
 	Liveness map[string]bool
+	Offsets  map[string][]CommittedOffset
 }
 
 func viewOf(f *FSM, keys ...string) view {
@@ -81,6 +91,18 @@ func viewOf(f *FSM, keys ...string) view {
 	for _, k := range keys {
 		v.Files[k], _ = f.File(k)
 		v.Liveness[k] = f.FileLive(k)
+	}
+	v.Offsets = map[string][]CommittedOffset{}
+	for _, g := range f.OffsetGroups() {
+		if !f.HasOffsets(g) {
+			panic("OffsetGroups lists a group without offsets")
+		}
+		v.Offsets[g] = f.CommittedOffsets(g)
+		for _, c := range v.Offsets[g] {
+			if one, ok := f.CommittedOffset(g, c.TopicID, c.Partition); !ok || one != c {
+				panic("CommittedOffset disagrees with CommittedOffsets")
+			}
+		}
 	}
 	return v
 }
@@ -108,6 +130,8 @@ func probes() []Command {
 		InitProducerID{ProducerID: -1, ProducerEpoch: -1},
 		CommitFile{Key: "f1", Size: 10},       // live key
 		CommitFile{Key: "rejected", Size: 10}, // dead key
+		CommitOffsets{Group: "readers", NowMs: 11, Offsets: []OffsetCommit{{TopicID: a, Partition: 1, Offset: 9}, {TopicID: a, Partition: 9, Offset: 9}}},
+		DeleteOffsets{Group: "writers", Partitions: []PartitionKey{{TopicID: a, Partition: 3}}},
 		DeleteTopic{Name: "beta", NowMs: 10},
 	}
 }
@@ -124,7 +148,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if got := viewOf(restored, richKeys...); !reflect.DeepEqual(got, want) {
 		t.Fatalf("restored state differs:\n got %+v\nwant %+v", got, want)
 	}
-	if len(want.Dead) != 2 || len(want.Topics) != 2 || want.NextPID != 4 {
+	if len(want.Dead) != 2 || len(want.Topics) != 2 || want.NextPID != 4 || len(want.Offsets) != 2 {
 		t.Fatalf("rich state is not rich: %+v", want)
 	}
 
@@ -194,7 +218,7 @@ func TestRestoreRejectsBadSnapshots(t *testing.T) {
 		data []byte
 	}{
 		{"empty", nil},
-		{"unknown version", append([]byte{2}, good[1:]...)},
+		{"unknown version", append([]byte{snapshotVersion + 1}, good[1:]...)},
 		{"version zero", append([]byte{0}, good[1:]...)},
 		{"flipped byte", flipped},
 		{"truncated", good[:len(good)/2]},
@@ -218,6 +242,32 @@ func TestRestoreRejectsBadSnapshots(t *testing.T) {
 				t.Fatal("failed restore changed the state")
 			}
 		})
+	}
+}
+
+// TestRestoreVersion1 reads a snapshot written before group offsets existed:
+// the same records without group records, under version byte 1.
+func TestRestoreVersion1(t *testing.T) {
+	h := richState(t)
+	for _, g := range h.f.OffsetGroups() {
+		h.apply(DeleteGroup{Group: g})
+	}
+	want := viewOf(h.f, richKeys...)
+	v2 := snapshotBytes(t, h.f)
+	v1 := withChecksum(append([]byte{1}, v2[1:len(v2)-4]...))
+	restored := New(nil)
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(v1))); err != nil {
+		t.Fatalf("restore v1: %v", err)
+	}
+	if got := viewOf(restored, richKeys...); !reflect.DeepEqual(got, want) {
+		t.Fatalf("v1 restore differs:\n got %+v\nwant %+v", got, want)
+	}
+
+	// A group record has no meaning in version 1.
+	withGroups := snapshotBytes(t, richState(t).f)
+	bad := withChecksum(append([]byte{1}, withGroups[1:len(withGroups)-4]...))
+	if err := New(nil).Restore(io.NopCloser(bytes.NewReader(bad))); !errors.Is(err, ErrBadSnapshot) {
+		t.Fatalf("v1 snapshot with group records: %v, want ErrBadSnapshot", err)
 	}
 }
 

@@ -19,6 +19,12 @@ type state struct {
 	files     map[string]fileRec // live files, each referenced by >= 1 entry
 	dead      []DeadFile         // in DiedIndex order
 	deadKeys  map[string]struct{}
+
+	// offsets holds consumer groups' committed offsets by group id.
+	// sharedOffsets names the groups whose maps a snapshot may still be
+	// reading; the next write to one of them copies it first.
+	offsets       map[string]groupOffsets
+	sharedOffsets map[string]struct{}
 }
 
 type topic struct {
@@ -57,13 +63,18 @@ func newState() *state {
 		producers: make(map[int64]producer),
 		files:     make(map[string]fileRec),
 		deadKeys:  make(map[string]struct{}),
+
+		offsets:       make(map[string]groupOffsets),
+		sharedOffsets: make(map[string]struct{}),
 	}
 }
 
 // clone returns a copy for a snapshot to persist while Apply goes on. It costs
-// one small copy per topic, partition, producer and file; the manifests, which
-// hold most of the state, are shared copy-on-write (see manifest.shared).
-// The caller must hold the write lock because it marks manifests shared.
+// one small copy per topic, partition, producer, file and group; the
+// manifests and the groups' offsets, which hold most of the state, are shared
+// copy-on-write (see manifest.shared and state.groupForWrite).
+// The caller must hold the write lock because it marks manifests and offsets
+// shared.
 func (s *state) clone() *state {
 	c := &state{
 		applied:   s.applied,
@@ -74,6 +85,10 @@ func (s *state) clone() *state {
 		producers: maps.Clone(s.producers),
 		files:     maps.Clone(s.files),
 		dead:      slices.Clone(s.dead),
+		offsets:   maps.Clone(s.offsets),
+	}
+	for name := range s.offsets {
+		s.sharedOffsets[name] = struct{}{}
 	}
 	for name, t := range s.topics {
 		ct := &topic{info: t.info, parts: make([]*partition, len(t.parts))}

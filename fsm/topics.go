@@ -87,8 +87,9 @@ func (s *state) createPartitions(c CreatePartitions) TopicResult {
 	return TopicResult{Topic: t.info.clone()}
 }
 
-// deleteTopic removes the topic with its manifests and producer windows.
-// Files left without references die at this index, in manifest order.
+// deleteTopic removes the topic with its manifests, producer windows and
+// every group's committed offsets for it. Files left without references die
+// at this index, in manifest order.
 func (s *state) deleteTopic(index uint64, c DeleteTopic) (TopicResult, []PartitionKey) {
 	t := s.topics[c.Name]
 	if t == nil {
@@ -103,5 +104,6 @@ func (s *state) deleteTopic(index uint64, c DeleteTopic) (TopicResult, []Partiti
 			s.unref(e.Key, index, c.NowMs)
 		}
 	}
+	s.dropTopicOffsets(t.info.ID)
 	return TopicResult{Topic: t.info.clone()}, keys
 }

@@ -74,6 +74,11 @@ func (c *clientConn) serve() {
 	}()
 
 	err := c.readLoop(queue)
+	if err != nil {
+		// The client is gone (or sent garbage): nothing more can be written,
+		// so release requests parked on its behalf (long polls, joins).
+		c.cancel()
+	}
 	close(queue)
 	<-writerDone
 	switch {

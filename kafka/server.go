@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wisp-stream/wisp/fsm"
+	"github.com/wisp-stream/wisp/kafka/group"
 	"github.com/wisp-stream/wisp/kafka/recordbatch"
 )
 
@@ -33,6 +34,9 @@ type Config struct {
 	DefaultPartitions int32
 	// MaxInflightPerConn bounds requests read ahead of their responses on one connection.
 	MaxInflightPerConn int
+	// Groups tunes the consumer group coordinator; zero values take its
+	// defaults (Kafka's).
+	Groups group.Config
 }
 
 func (c *Config) setDefaults() {
@@ -104,6 +108,8 @@ type Server struct {
 	wg    sync.WaitGroup
 
 	autoCreate sync.Mutex // serialises auto-creation so racing producers create a topic once
+
+	groups *group.Coordinator // consumer groups this agent coordinates
 }
 
 // NewServer builds a server; call Serve with a listener.
@@ -113,7 +119,7 @@ func NewServer(cfg Config, backend Backend, logger *slog.Logger) *Server {
 		logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
 		cfg:     cfg,
 		backend: backend,
 		log:     logger,
@@ -121,6 +127,12 @@ func NewServer(cfg Config, backend Backend, logger *slog.Logger) *Server {
 		cancel:  cancel,
 		conns:   make(map[net.Conn]*clientConn),
 	}
+	gcfg := cfg.Groups
+	if gcfg.Logger == nil {
+		gcfg.Logger = logger.With("component", "groups")
+	}
+	s.groups = group.New(gcfg, groupMetadata{s})
+	return s
 }
 
 // Serve accepts connections on ln until Close. It returns nil after Close.
@@ -167,10 +179,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-// Close stops accepting, lets every connection finish answering the
-// requests it has already read (until ctx ends), then closes the connections
-// and waits for their goroutines. The agent drains the flusher first, so
-// producers waiting on a flush get their acks. Safe to call more than once.
+// Close stops accepting and the group coordinator, lets every connection
+// finish answering the requests it has already read (until ctx ends), then
+// closes the connections and waits for their goroutines. The agent drains
+// the flusher first, so producers waiting on a flush get their acks. Safe to
+// call more than once.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	for _, ln := range s.lns {
@@ -178,6 +191,9 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.lns = nil
 	s.mu.Unlock()
+	// Parked JoinGroup and SyncGroup requests are answered NOT_COORDINATOR
+	// now rather than waiting out a rebalance.
+	s.groups.Close()
 
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
