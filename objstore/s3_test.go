@@ -13,50 +13,20 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wisp-stream/wisp/objstore"
 	"github.com/wisp-stream/wisp/objstore/miniotest"
+	"github.com/wisp-stream/wisp/objstore/storetest"
 )
-
-// The contract below restates store_test.go's conformance tests as a list
-// over any Store: store_test.go fixes its backends in a function this
-// (external) package cannot extend. It runs against mem:// too, so a case
-// that misstates the contract fails on the reference backend as well.
-var storeContract = []struct {
-	name string
-	run  func(t *testing.T, s objstore.Store)
-}{
-	{"GetRanges", contractGetRanges},
-	{"GetMissing", contractGetMissing},
-	{"EmptyObject", contractEmptyObject},
-	{"OverwriteAndDelete", contractOverwriteAndDelete},
-	{"NoAliasing", contractNoAliasing},
-	{"ListPrefixSorted", contractListPrefixSorted},
-	{"BadKeysRejected", contractBadKeysRejected},
-	{"ConcurrentPuts", contractConcurrentPuts},
-	{"CanceledContext", contractCanceledContext},
-}
 
 func TestS3Contract(t *testing.T) {
 	t.Parallel()
 	srv := miniotest.Start(t)
-	for _, c := range storeContract {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			// A prefix per case gives each an empty store in the shared bucket.
-			c.run(t, openS3(t, srv.URL("contract/"+c.name)))
-		})
-	}
-}
-
-func TestContractOnMem(t *testing.T) {
-	for _, c := range storeContract {
-		t.Run(c.name, func(t *testing.T) { c.run(t, objstore.NewMem()) })
-	}
+	// A prefix per case gives each an empty store in the shared bucket.
+	storetest.Run(t, func(t *testing.T) objstore.Store { return openS3(t, srv.URL("contract/"+t.Name())) })
 }
 
 func openS3(t *testing.T, url string) objstore.Store {
@@ -74,221 +44,6 @@ func put(t *testing.T, s objstore.Store, key string, data []byte) {
 	t.Helper()
 	if err := s.Put(context.Background(), key, data); err != nil {
 		t.Fatalf("Put(%q): %v", key, err)
-	}
-}
-
-func contractGetRanges(t *testing.T, s objstore.Store) {
-	tests := []struct {
-		name        string
-		off, length int64
-		want        string
-		wantErr     error
-	}{
-		{"whole", 0, -1, "0123456789", nil},
-		{"whole exact length", 0, 10, "0123456789", nil},
-		{"middle", 3, 4, "3456", nil},
-		{"to end", 7, -1, "789", nil},
-		{"past end clamps", 8, 100, "89", nil},
-		{"zero length", 4, 0, "", nil},
-		{"at size is empty", 10, 5, "", nil},
-		{"at size to end is empty", 10, -1, "", nil},
-		{"off beyond size", 11, 1, "", objstore.ErrInvalidRange},
-		{"off beyond size to end", 11, -1, "", objstore.ErrInvalidRange},
-		{"zero length beyond size", 11, 0, "", objstore.ErrInvalidRange},
-		{"negative off", -1, 1, "", objstore.ErrInvalidRange},
-	}
-	put(t, s, "wisp/c/files/0001.wisp", []byte("0123456789"))
-	for _, tc := range tests {
-		got, err := s.Get(context.Background(), "wisp/c/files/0001.wisp", tc.off, tc.length)
-		if tc.wantErr != nil {
-			if !errors.Is(err, tc.wantErr) {
-				t.Errorf("%s: Get(%d, %d) err = %v, want %v", tc.name, tc.off, tc.length, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil || string(got) != tc.want {
-			t.Errorf("%s: Get(%d, %d) = %q, %v; want %q", tc.name, tc.off, tc.length, got, err, tc.want)
-		}
-	}
-}
-
-func contractGetMissing(t *testing.T, s objstore.Store) {
-	put(t, s, "a/b/c", []byte("x"))
-	for _, key := range []string{"nope", "a/b", "a/b/c/d", "a/x/y"} {
-		for _, r := range [][2]int64{{0, -1}, {0, 0}, {5, 1}} {
-			if _, err := s.Get(context.Background(), key, r[0], r[1]); !errors.Is(err, objstore.ErrNotFound) {
-				t.Errorf("Get(%q, %d, %d) err = %v, want ErrNotFound", key, r[0], r[1], err)
-			}
-		}
-	}
-}
-
-func contractEmptyObject(t *testing.T, s objstore.Store) {
-	put(t, s, "empty", nil)
-	for _, r := range [][2]int64{{0, -1}, {0, 5}, {0, 0}} {
-		got, err := s.Get(context.Background(), "empty", r[0], r[1])
-		if err != nil || len(got) != 0 {
-			t.Errorf("Get(empty, %d, %d) = %q, %v; want empty, nil", r[0], r[1], got, err)
-		}
-	}
-	if _, err := s.Get(context.Background(), "empty", 1, -1); !errors.Is(err, objstore.ErrInvalidRange) {
-		t.Errorf("Get(empty, 1, -1) err = %v, want ErrInvalidRange", err)
-	}
-	l, err := s.List(context.Background(), "")
-	if err != nil || len(l) != 1 || l[0].Size != 0 {
-		t.Fatalf("List = %+v, %v; want one empty object", l, err)
-	}
-}
-
-func contractOverwriteAndDelete(t *testing.T, s objstore.Store) {
-	ctx := context.Background()
-	put(t, s, "k/1", []byte("first version, longer"))
-	put(t, s, "k/1", []byte("second"))
-	got, err := s.Get(ctx, "k/1", 0, -1)
-	if err != nil || string(got) != "second" {
-		t.Fatalf("after overwrite Get = %q, %v", got, err)
-	}
-	if err := s.Delete(ctx, "k/1"); err != nil {
-		t.Fatalf("Delete: %v", err)
-	}
-	if _, err := s.Get(ctx, "k/1", 0, -1); !errors.Is(err, objstore.ErrNotFound) {
-		t.Fatalf("Get after Delete err = %v, want ErrNotFound", err)
-	}
-	for _, key := range []string{"k/1", "never/was", "k"} {
-		if err := s.Delete(ctx, key); err != nil {
-			t.Errorf("Delete(missing %q) = %v, want nil", key, err)
-		}
-	}
-}
-
-func contractNoAliasing(t *testing.T, s objstore.Store) {
-	ctx := context.Background()
-	in := []byte("abc")
-	put(t, s, "k", in)
-	in[0] = 'X'
-	out, _ := s.Get(ctx, "k", 0, -1)
-	out[1] = 'Y'
-	if again, _ := s.Get(ctx, "k", 0, -1); string(again) != "abc" {
-		t.Fatalf("stored object changed through caller's slices: %q", again)
-	}
-}
-
-func contractListPrefixSorted(t *testing.T, s objstore.Store) {
-	keys := []string{"wisp/b/2", "wisp/a.x", "wisp/a/1", "wisp/a/0", "other/z", "wisp/a/sub/9", "wispy"}
-	tests := []struct {
-		prefix string
-		want   []string
-	}{
-		{"", []string{"other/z", "wisp/a.x", "wisp/a/0", "wisp/a/1", "wisp/a/sub/9", "wisp/b/2", "wispy"}},
-		{"wisp/", []string{"wisp/a.x", "wisp/a/0", "wisp/a/1", "wisp/a/sub/9", "wisp/b/2"}},
-		{"wisp/a", []string{"wisp/a.x", "wisp/a/0", "wisp/a/1", "wisp/a/sub/9"}},
-		{"wisp/a/", []string{"wisp/a/0", "wisp/a/1", "wisp/a/sub/9"}},
-		{"wisp", []string{"wisp/a.x", "wisp/a/0", "wisp/a/1", "wisp/a/sub/9", "wisp/b/2", "wispy"}},
-		{"wisp/a/1", []string{"wisp/a/1"}},
-		{"nothing/", nil},
-		{"../", nil},
-		{"/", nil},
-	}
-	for i, k := range keys {
-		put(t, s, k, bytes.Repeat([]byte{'x'}, i))
-	}
-	for _, tc := range tests {
-		l, err := s.List(context.Background(), tc.prefix)
-		if err != nil {
-			t.Fatalf("List(%q): %v", tc.prefix, err)
-		}
-		var got []string
-		for _, o := range l {
-			got = append(got, o.Key)
-			if want := int64(slices.Index(keys, o.Key)); o.Size != want {
-				t.Errorf("List(%q): %s size %d, want %d", tc.prefix, o.Key, o.Size, want)
-			}
-			if o.Modified.IsZero() {
-				t.Errorf("List(%q): %s has zero Modified", tc.prefix, o.Key)
-			}
-		}
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("List(%q) = %q, want %q", tc.prefix, got, tc.want)
-		}
-	}
-}
-
-func contractBadKeysRejected(t *testing.T, s objstore.Store) {
-	ctx := context.Background()
-	for _, key := range []string{"", "/abs", "a//b", "a/", "../x", "a/../b", "a/./b", ".", ".tmp-x", "a/.tmp-y/b", "nul\x00"} {
-		if err := s.Put(ctx, key, []byte("x")); !errors.Is(err, objstore.ErrInvalidKey) {
-			t.Errorf("Put(%q) err = %v, want ErrInvalidKey", key, err)
-		}
-		if _, err := s.Get(ctx, key, 0, -1); !errors.Is(err, objstore.ErrInvalidKey) {
-			t.Errorf("Get(%q) err = %v, want ErrInvalidKey", key, err)
-		}
-		if err := s.Delete(ctx, key); !errors.Is(err, objstore.ErrInvalidKey) {
-			t.Errorf("Delete(%q) err = %v, want ErrInvalidKey", key, err)
-		}
-	}
-	if l, _ := s.List(ctx, ""); len(l) != 0 {
-		t.Errorf("bad keys left objects behind: %+v", l)
-	}
-}
-
-func contractConcurrentPuts(t *testing.T, s objstore.Store) {
-	ctx := context.Background()
-	const n = 32
-	var wg sync.WaitGroup
-	errs := make(chan error, 2*n)
-	for i := range n {
-		wg.Go(func() {
-			key := fmt.Sprintf("wisp/c/files/%02d/%04d.wisp", i%4, i)
-			data := bytes.Repeat([]byte{byte(i)}, 1000+i)
-			if err := s.Put(ctx, key, data); err != nil {
-				errs <- err
-				return
-			}
-			// Writers to one shared key must leave one whole version.
-			if err := s.Put(ctx, "shared", data); err != nil {
-				errs <- err
-			}
-			if _, err := s.List(ctx, "wisp/"); err != nil {
-				errs <- err
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	l, err := s.List(ctx, "wisp/")
-	if err != nil || len(l) != n {
-		t.Fatalf("List after concurrent puts: %d objects, %v; want %d", len(l), err, n)
-	}
-	for i := range n {
-		key := fmt.Sprintf("wisp/c/files/%02d/%04d.wisp", i%4, i)
-		got, err := s.Get(ctx, key, 0, -1)
-		if err != nil || !bytes.Equal(got, bytes.Repeat([]byte{byte(i)}, 1000+i)) {
-			t.Errorf("Get(%q): %d bytes, %v", key, len(got), err)
-		}
-	}
-	shared, err := s.Get(ctx, "shared", 0, -1)
-	if err != nil || len(shared) < 1000 || !bytes.Equal(shared, bytes.Repeat(shared[:1], len(shared))) || len(shared) != 1000+int(shared[0]) {
-		t.Errorf("shared key holds a torn object (%d bytes, %v)", len(shared), err)
-	}
-}
-
-func contractCanceledContext(t *testing.T, s objstore.Store) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := s.Put(ctx, "k", []byte("x")); !errors.Is(err, context.Canceled) {
-		t.Errorf("Put err = %v, want context.Canceled", err)
-	}
-	if _, err := s.Get(ctx, "k", 0, -1); !errors.Is(err, context.Canceled) {
-		t.Errorf("Get err = %v, want context.Canceled", err)
-	}
-	if _, err := s.List(ctx, ""); !errors.Is(err, context.Canceled) {
-		t.Errorf("List err = %v, want context.Canceled", err)
-	}
-	if l, _ := s.List(context.Background(), ""); len(l) != 0 {
-		t.Errorf("canceled Put stored an object")
 	}
 }
 
