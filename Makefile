@@ -3,7 +3,7 @@ GO       ?= go
 PKGS     := ./...
 TESTTIME ?= 25m
 
-.PHONY: all build run test deps check fmt-check vet bench bench-minio clean
+.PHONY: all build run test deps check fmt-check vet bench bench-minio franzgo-suite clean
 
 all: build
 
@@ -21,8 +21,8 @@ test: deps check
 	$(GO) test -race -count=1 -timeout $(TESTTIME) $(PKGS)
 
 deps:
-	scripts/install-minio.sh
-	scripts/install-kafka-tools.sh
+	scripts/install-minio.sh >/dev/null
+	scripts/install-kafka-tools.sh >/dev/null
 
 check: fmt-check vet
 
@@ -41,6 +41,11 @@ bench:
 bench-minio:
 	scripts/install-minio.sh
 	$(GO) test ./tests -run '^$$' -bench BenchmarkMinIO -benchtime 300000x
+
+# franzgo-suite runs franz-go's own kgo integration tests against a
+# playground (about 5 minutes; not part of make test).
+franzgo-suite:
+	tests/franzgo_suite.sh
 
 clean:
 	rm -rf bin wisp-data
