@@ -48,4 +48,4 @@ franzgo-suite:
 	tests/franzgo_suite.sh
 
 clean:
-	rm -rf bin wisp-data
+	rm -rf bin wisp-data wisp-cluster

@@ -52,7 +52,7 @@ func BenchmarkMinIO(b *testing.B) {
 	b.ReportMetric(wispMiBps/rawMiBps, "wisp/raw")
 	b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
-	b.ReportMetric(float64((flush + rawP99*3/2).Microseconds())/1000, "p99-target-ms")
+	b.ReportMetric(float64((flush+rawP99*3/2).Microseconds())/1000, "p99-target-ms")
 	b.ReportMetric(puts1, "puts/s@1p")
 	b.ReportMetric(puts1000, "puts/s@1000p")
 	b.ReportMetric(puts1000/puts1, "puts-1000p/1p")
