@@ -457,13 +457,36 @@ func (a *Agent) leaveRaft(ctx context.Context) error {
 		return nil // a cluster of one keeps its own configuration
 	}
 	if a.raft.raft.State() == raft.Leader {
-		if err := a.raft.raft.LeadershipTransfer().Error(); err != nil {
-			return fmt.Errorf("hand over leadership: %w", err)
+		// Hand leadership to a voter that is staying; when every other
+		// agent is leaving too, remove ourselves directly as leader.
+		target, ok := a.stayingVoter(fut.Configuration().Servers)
+		if !ok {
+			return a.raft.raft.RemoveServer(a.raft.localID, 0, 10*time.Second).Error()
+		}
+		if err := a.raft.raft.LeadershipTransferToServer(target.ID, target.Address).Error(); err != nil {
+			return fmt.Errorf("hand over leadership to %s: %w", target.ID, err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	return a.raft.requestRemoval(ctx)
+}
+
+// stayingVoter picks a voter other than this agent that gossip shows alive
+// and not leaving.
+func (a *Agent) stayingVoter(servers []raft.Server) (raft.Server, bool) {
+	staying := map[string]bool{}
+	for _, m := range a.gossip.Members() {
+		if !m.Meta.HasRole(roleLeaving) {
+			staying[strconv.Itoa(int(m.Meta.NodeID))] = true
+		}
+	}
+	for _, s := range servers {
+		if s.ID != a.raft.localID && s.Suffrage == raft.Voter && staying[string(s.ID)] {
+			return s, true
+		}
+	}
+	return raft.Server{}, false
 }
 
 // GossipAddr is the bound gossip address, for --join.

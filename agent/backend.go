@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"time"
 
 	"github.com/wisp-stream/wisp/fsm"
 	"github.com/wisp-stream/wisp/kafka"
@@ -24,6 +25,12 @@ func (b *backend) Append(ctx context.Context, batches []kafka.ProduceBatch) (kaf
 
 func (b *backend) ReadAt(ctx context.Context, key string, off, n int64) ([]byte, error) {
 	return b.cache.ReadAt(ctx, key, off, n)
+}
+
+func (b *backend) SyncMetadata(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return b.raft.syncWithLeader(ctx)
 }
 
 func (b *backend) Brokers() []kafka.Broker { return peers{b.gossip}.brokers() }

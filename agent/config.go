@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wisp-stream/wisp/objstore"
@@ -153,6 +156,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BucketURL == "" {
 		return bad("bucket-url", "is required (e.g. file:///var/lib/wisp/bucket or s3://bucket?endpoint=host:9000)")
+	}
+	if u, err := url.Parse(c.BucketURL); err != nil || !slices.Contains(objstore.Schemes(), u.Scheme) {
+		return bad("bucket-url", "%q is not a bucket URL of a known scheme (%s)", c.BucketURL, strings.Join(objstore.Schemes(), ", "))
 	}
 	if c.DataDir == "" {
 		return bad("data-dir", "is required: it holds the Raft log and snapshots")

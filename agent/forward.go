@@ -224,8 +224,12 @@ func (n *raftNode) requestRemoval(ctx context.Context) error {
 
 func (n *raftNode) requestRemovalOnce(ctx context.Context) error {
 	_, id := n.raft.LeaderWithID()
-	if id == "" || id == n.localID {
+	if id == "" {
 		return errNoLeader
+	}
+	if id == n.localID {
+		// Leadership came back to us while leaving: remove ourselves.
+		return n.raft.RemoveServer(n.localID, 0, 10*time.Second).Error()
 	}
 	nodeID, err := strconv.Atoi(string(id))
 	if err != nil {
@@ -261,4 +265,54 @@ func (n *raftNode) waitApplied(ctx context.Context, index uint64) error {
 		}
 	}
 	return nil
+}
+
+const indexPath = "/internal/v1/raft/index"
+
+// indexHandler tells a follower how far the leader has committed, so it can
+// catch up before answering a read that must see recent writes.
+func (n *raftNode) indexHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.raft.State() != raft.Leader {
+			http.Error(w, "not the raft leader", http.StatusMisdirectedRequest)
+			return
+		}
+		fmt.Fprint(w, n.raft.CommitIndex())
+	})
+}
+
+// syncWithLeader waits until the local replica has applied everything the
+// leader had committed when asked: a linearizable point for reads that just
+// missed (a topic created through another agent a moment ago).
+func (n *raftNode) syncWithLeader(ctx context.Context) error {
+	if n.raft.State() == raft.Leader {
+		return nil
+	}
+	_, id := n.raft.LeaderWithID()
+	nodeID, err := strconv.Atoi(string(id))
+	if err != nil || n.peerHTTP == nil {
+		return errNoLeader
+	}
+	addr, ok := n.peerHTTP(int32(nodeID))
+	if !ok {
+		return errNoLeader
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+indexPath, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := n.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errNoLeader, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: leader answered %s", errNoLeader, resp.Status)
+	}
+	idx, err := strconv.ParseUint(string(bytes.TrimSpace(body)), 10, 64)
+	if err != nil {
+		return err
+	}
+	return n.waitApplied(ctx, idx)
 }

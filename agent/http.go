@@ -23,6 +23,7 @@ func (a *Agent) httpHandler() http.Handler {
 	})
 	mux.Handle("POST "+applyPath, a.raft.applyHandler())
 	mux.Handle("POST "+leavePath, a.raft.leaveHandler())
+	mux.Handle("GET "+indexPath, a.raft.indexHandler())
 	mux.Handle(cache.BlockPath, cache.BlockHandler(a.cache))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
 	return mux

@@ -47,7 +47,7 @@ func handleMetadata(c *clientConn, kreq kmsg.Request) kmsg.Response {
 				ok bool
 			)
 			if rt.Topic != nil && *rt.Topic != "" {
-				t, ok = md.Topic(*rt.Topic)
+				t, ok = s.topicByName(c.ctx, *rt.Topic)
 				if !ok && allowCreate {
 					var code int16
 					t, code = s.autoCreateTopic(c.ctx, *rt.Topic)
@@ -58,7 +58,7 @@ func handleMetadata(c *clientConn, kreq kmsg.Request) kmsg.Response {
 					}
 				}
 			} else {
-				t, ok = md.TopicByID(rt.TopicID)
+				t, ok = s.topicByID(c.ctx, rt.TopicID)
 			}
 			if !ok {
 				missing = append(missing, metadataTopicError(rt.Topic, rt.TopicID, kerr.UnknownTopicOrPartition.Code))
@@ -155,7 +155,7 @@ func (s *Server) autoCreateTopic(ctx context.Context, name string) (fsm.TopicInf
 		return fsm.TopicInfo{}, kerr.RequestTimedOut.Code
 	}
 	if res.ErrorCode == kerr.TopicAlreadyExists.Code {
-		if t, ok := s.backend.Metadata().Topic(name); ok {
+		if t, ok := s.topicByName(ctx, name); ok {
 			return t, 0
 		}
 	}

@@ -44,7 +44,6 @@ func handleProduce(c *clientConn, kreq kmsg.Request, in *inflight) respond {
 	req := kreq.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	s := c.s
-	md := s.backend.Metadata()
 
 	var topics produceTopics
 	if req.TransactionID != nil {
@@ -71,9 +70,9 @@ func handleProduce(c *clientConn, kreq kmsg.Request, in *inflight) respond {
 			ok   bool
 		)
 		if req.Version >= 13 {
-			info, ok = md.TopicByID(rt.TopicID)
+			info, ok = s.topicByID(c.ctx, rt.TopicID)
 		} else {
-			info, ok = md.Topic(rt.Topic)
+			info, ok = s.topicByName(c.ctx, rt.Topic)
 		}
 		maxBatch := int64(1048588)
 		appendTime := int64(-1)

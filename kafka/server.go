@@ -91,6 +91,11 @@ type Backend interface {
 	ReadAt(ctx context.Context, key string, off, n int64) ([]byte, error)
 	// Brokers lists the live agents; the first is the controller.
 	Brokers() []Broker
+	// SyncMetadata waits until the local replica has caught up with what
+	// the Raft leader has committed. Handlers call it when a name they were
+	// asked about is missing, so a topic created through another agent a
+	// moment ago is found rather than reported unknown.
+	SyncMetadata(ctx context.Context) error
 }
 
 // Server accepts Kafka connections. Close stops it.
@@ -234,6 +239,31 @@ func (s *Server) brokers() []Broker {
 		return bs
 	}
 	return []Broker{s.self()}
+}
+
+// topicByName finds a topic in the local replica, syncing with the leader
+// once when it is missing.
+func (s *Server) topicByName(ctx context.Context, name string) (fsm.TopicInfo, bool) {
+	md := s.backend.Metadata()
+	if t, ok := md.Topic(name); ok {
+		return t, true
+	}
+	if s.backend.SyncMetadata(ctx) != nil {
+		return fsm.TopicInfo{}, false
+	}
+	return md.Topic(name)
+}
+
+// topicByID is topicByName for topic ids.
+func (s *Server) topicByID(ctx context.Context, id [16]byte) (fsm.TopicInfo, bool) {
+	md := s.backend.Metadata()
+	if t, ok := md.TopicByID(id); ok {
+		return t, true
+	}
+	if s.backend.SyncMetadata(ctx) != nil {
+		return fsm.TopicInfo{}, false
+	}
+	return md.TopicByID(id)
 }
 
 // applyTopic runs a topic admin command and unwraps its result.

@@ -517,3 +517,32 @@ func TestClusterGroupCoordinatorFailover(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterTopicVisibleEverywhereAtOnce: a topic created through one agent
+// is found at once by Metadata and Produce on another, though that agent's
+// replica applies the creation a moment later: a miss syncs with the leader.
+func TestClusterTopicVisibleEverywhereAtOnce(t *testing.T) {
+	c := startCluster(t, 3)
+	creator := dialRaw(t, c.agents[0].AdvertisedAddr())
+	for i := range 10 {
+		topic := fmt.Sprintf("fresh-%d", i)
+		create := kmsg.NewPtrCreateTopicsRequest()
+		create.Version = 5
+		ct := kmsg.NewCreateTopicsRequestTopic()
+		ct.Topic, ct.NumPartitions, ct.ReplicationFactor = topic, 1, 1
+		create.Topics = append(create.Topics, ct)
+		if r := creator.roundTrip(create).(*kmsg.CreateTopicsResponse).Topics[0]; r.ErrorCode != 0 {
+			t.Fatalf("create %s: error %d", topic, r.ErrorCode)
+		}
+		other := c.agents[1+i%2]
+		md := kmsg.NewPtrMetadataRequest()
+		md.Version = 9
+		md.Topics = []kmsg.MetadataRequestTopic{{Topic: &topic}}
+		if r := dialRaw(t, other.AdvertisedAddr()).roundTrip(md).(*kmsg.MetadataResponse); r.Topics[0].ErrorCode != 0 {
+			t.Fatalf("metadata for %s on agent %d right after creation: error %d", topic, other.NodeID(), r.Topics[0].ErrorCode)
+		}
+		if p := produceRaw(t, dialRaw(t, c.agents[2-i%2].AdvertisedAddr()), topic, -1, plainBatch("x")); p.ErrorCode != 0 {
+			t.Fatalf("produce to %s right after creation: error %d", topic, p.ErrorCode)
+		}
+	}
+}
