@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -543,6 +544,38 @@ func TestClusterTopicVisibleEverywhereAtOnce(t *testing.T) {
 		}
 		if p := produceRaw(t, dialRaw(t, c.agents[2-i%2].AdvertisedAddr()), topic, -1, plainBatch("x")); p.ErrorCode != 0 {
 			t.Fatalf("produce to %s right after creation: error %d", topic, p.ErrorCode)
+		}
+	}
+}
+
+// TestClusterZoneAwareMetadata: a client naming its zone with wisp_az= in
+// client.id sees only that zone's agents; an unknown zone sees them all.
+func TestClusterZoneAwareMetadata(t *testing.T) {
+	c := &cluster{t: t, bucket: backends[0].bucket(t)}
+	for _, az := range []string{"az-a", "az-b", "az-a"} {
+		c.add(func(cfg *agentConfig) { cfg.AZ = az })
+	}
+	c.waitVoters(3)
+	for _, tc := range []struct {
+		clientID string
+		want     int
+	}{
+		{"app,wisp_az=az-a", 2},
+		{"wisp_az=az-b", 1},
+		{"wisp_az=az-c", 3},
+		{"app", 3},
+	} {
+		cl := c.agents[1].client(kgo.ClientID(tc.clientID))
+		var resp *kmsg.MetadataResponse
+		waitFor(t, 10*time.Second, fmt.Sprintf("%d brokers for client.id %q", tc.want, tc.clientID), func() bool {
+			var err error
+			resp, err = kmsg.NewPtrMetadataRequest().RequestWith(context.Background(), cl)
+			return err == nil && len(resp.Brokers) == tc.want
+		})
+		for _, b := range resp.Brokers {
+			if tc.want < 3 && (b.Rack == nil || !strings.Contains(tc.clientID, *b.Rack)) {
+				t.Fatalf("client.id %q was given broker %d in rack %v", tc.clientID, b.NodeID, b.Rack)
+			}
 		}
 	}
 }
