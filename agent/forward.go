@@ -132,19 +132,29 @@ func (n *raftNode) applyHandler() http.Handler {
 	})
 }
 
-// forward sends an encoded command to the current leader once.
-func (n *raftNode) forward(ctx context.Context, data []byte) (any, error) {
+// leaderHTTP is the current leader's node id and HTTP address, or an error
+// wrapping errNoLeader while there is none (or it is not yet in gossip).
+func (n *raftNode) leaderHTTP() (int32, string, error) {
 	_, id := n.raft.LeaderWithID()
-	if id == "" {
-		return nil, errNoLeader
+	if id == "" || n.peerHTTP == nil {
+		return 0, "", errNoLeader
 	}
 	nodeID, err := strconv.Atoi(string(id))
 	if err != nil {
-		return nil, fmt.Errorf("leader id %q is not a node id", id)
+		return 0, "", fmt.Errorf("leader id %q is not a node id", id)
 	}
 	addr, ok := n.peerHTTP(int32(nodeID))
 	if !ok {
-		return nil, fmt.Errorf("%w: leader %d has no known HTTP address yet", errNoLeader, nodeID)
+		return 0, "", fmt.Errorf("%w: leader %d has no known HTTP address yet", errNoLeader, nodeID)
+	}
+	return int32(nodeID), addr, nil
+}
+
+// forward sends an encoded command to the current leader once.
+func (n *raftNode) forward(ctx context.Context, data []byte) (any, error) {
+	nodeID, addr, err := n.leaderHTTP()
+	if err != nil {
+		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+applyPath, bytes.NewReader(data))
 	if err != nil {
@@ -223,21 +233,13 @@ func (n *raftNode) requestRemoval(ctx context.Context) error {
 }
 
 func (n *raftNode) requestRemovalOnce(ctx context.Context) error {
-	_, id := n.raft.LeaderWithID()
-	if id == "" {
-		return errNoLeader
-	}
-	if id == n.localID {
+	if n.raft.State() == raft.Leader {
 		// Leadership came back to us while leaving: remove ourselves.
 		return n.raft.RemoveServer(n.localID, 0, 10*time.Second).Error()
 	}
-	nodeID, err := strconv.Atoi(string(id))
+	nodeID, addr, err := n.leaderHTTP()
 	if err != nil {
 		return err
-	}
-	addr, ok := n.peerHTTP(int32(nodeID))
-	if !ok {
-		return errNoLeader
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+leavePath+"?id="+string(n.localID), nil)
 	if err != nil {
@@ -288,14 +290,9 @@ func (n *raftNode) syncWithLeader(ctx context.Context) error {
 	if n.raft.State() == raft.Leader {
 		return nil
 	}
-	_, id := n.raft.LeaderWithID()
-	nodeID, err := strconv.Atoi(string(id))
-	if err != nil || n.peerHTTP == nil {
-		return errNoLeader
-	}
-	addr, ok := n.peerHTTP(int32(nodeID))
-	if !ok {
-		return errNoLeader
+	_, addr, err := n.leaderHTTP()
+	if err != nil {
+		return err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+indexPath, nil)
 	if err != nil {
