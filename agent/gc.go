@@ -62,6 +62,9 @@ func (c *collector) run(ctx context.Context) {
 			scan.Reset(c.cfg.OrphanScanInterval)
 		case <-dead.C:
 			if c.isLeader() {
+				if err := c.applyRetention(ctx); err != nil {
+					c.log.Warn("retention pass failed; will retry", "err", err)
+				}
 				if err := c.deleteDead(ctx); err != nil {
 					c.log.Warn("deleting dead files failed; will retry", "err", err)
 				}

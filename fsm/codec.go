@@ -25,16 +25,18 @@ type codec struct {
 // are JSON; CommitFile, ForgetFiles and CommitOffsets are frequent or may
 // carry thousands of items, and are compact binary.
 var codecs = map[CommandType]codec{
-	CmdInitCluster:      jsonCodec[InitCluster](),
-	CmdCreateTopic:      jsonCodec[CreateTopic](),
-	CmdDeleteTopic:      jsonCodec[DeleteTopic](),
-	CmdCreatePartitions: jsonCodec[CreatePartitions](),
-	CmdCommitFile:       {version: 1, encode: encodeCommitFile, decode: decodeCommitFile},
-	CmdInitProducerID:   jsonCodec[InitProducerID](),
-	CmdForgetFiles:      {version: 1, encode: encodeForgetFiles, decode: decodeForgetFiles},
-	CmdCommitOffsets:    {version: 1, encode: encodeCommitOffsets, decode: decodeCommitOffsets},
-	CmdDeleteGroup:      jsonCodec[DeleteGroup](),
-	CmdDeleteOffsets:    jsonCodec[DeleteOffsets](),
+	CmdInitCluster:       jsonCodec[InitCluster](),
+	CmdCreateTopic:       jsonCodec[CreateTopic](),
+	CmdDeleteTopic:       jsonCodec[DeleteTopic](),
+	CmdCreatePartitions:  jsonCodec[CreatePartitions](),
+	CmdCommitFile:        {version: 1, encode: encodeCommitFile, decode: decodeCommitFile},
+	CmdInitProducerID:    jsonCodec[InitProducerID](),
+	CmdForgetFiles:       {version: 1, encode: encodeForgetFiles, decode: decodeForgetFiles},
+	CmdCommitOffsets:     {version: 1, encode: encodeCommitOffsets, decode: decodeCommitOffsets},
+	CmdDeleteGroup:       jsonCodec[DeleteGroup](),
+	CmdDeleteOffsets:     jsonCodec[DeleteOffsets](),
+	CmdAlterTopicConfigs: jsonCodec[AlterTopicConfigs](),
+	CmdTrimLog:           jsonCodec[TrimLog](),
 }
 
 // Encode returns the Raft log bytes of c, which may be a command value or a

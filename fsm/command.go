@@ -14,16 +14,18 @@ type CommandType uint8
 
 // Command types. ONLY ADD TO THE END.
 const (
-	CmdInitCluster      CommandType = 1
-	CmdCreateTopic      CommandType = 2
-	CmdDeleteTopic      CommandType = 3
-	CmdCreatePartitions CommandType = 4
-	CmdCommitFile       CommandType = 5
-	CmdInitProducerID   CommandType = 6
-	CmdForgetFiles      CommandType = 7
-	CmdCommitOffsets    CommandType = 8
-	CmdDeleteGroup      CommandType = 9
-	CmdDeleteOffsets    CommandType = 10
+	CmdInitCluster       CommandType = 1
+	CmdCreateTopic       CommandType = 2
+	CmdDeleteTopic       CommandType = 3
+	CmdCreatePartitions  CommandType = 4
+	CmdCommitFile        CommandType = 5
+	CmdInitProducerID    CommandType = 6
+	CmdForgetFiles       CommandType = 7
+	CmdCommitOffsets     CommandType = 8
+	CmdDeleteGroup       CommandType = 9
+	CmdDeleteOffsets     CommandType = 10
+	CmdAlterTopicConfigs CommandType = 11
+	CmdTrimLog           CommandType = 12
 
 	// IgnorableFlag marks a command that a replica which does not know it may
 	// skip. Without it, an unknown command stops the replica.
@@ -52,6 +54,10 @@ func (t CommandType) String() string {
 		return "DeleteGroup"
 	case CmdDeleteOffsets:
 		return "DeleteOffsets"
+	case CmdAlterTopicConfigs:
+		return "AlterTopicConfigs"
+	case CmdTrimLog:
+		return "TrimLog"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }
@@ -172,6 +178,30 @@ type DeleteOffsets struct {
 	Partitions []PartitionKey `json:"partitions"`
 }
 
+// AlterTopicConfigs changes a topic's config overrides. With Replace the
+// overrides become exactly Set (AlterConfigs); without it Set is merged into
+// them and the names in Delete are removed (IncrementalAlterConfigs), so two
+// admins changing different configs at once do not undo each other. Values
+// are validated by the proposer: the FSM does not know config semantics.
+type AlterTopicConfigs struct {
+	Name    string            `json:"name"`
+	Replace bool              `json:"replace"`
+	Set     map[string]string `json:"set"`
+	Delete  []string          `json:"delete"`
+}
+
+// TrimLog advances a partition's log start offset to NewLogStart (retention
+// or DeleteRecords). It never moves the log start backwards; NewLogStart
+// beyond the high watermark is refused. Manifest entries wholly below the new
+// log start are dropped and files left without references die at NowMs,
+// which the proposer stamps.
+type TrimLog struct {
+	TopicID     [16]byte `json:"topic_id"`
+	Partition   int32    `json:"partition"`
+	NewLogStart int64    `json:"new_log_start"`
+	NowMs       int64    `json:"now_ms"`
+}
+
 // Type implements Command.
 func (InitCluster) Type() CommandType { return CmdInitCluster }
 
@@ -201,3 +231,9 @@ func (DeleteGroup) Type() CommandType { return CmdDeleteGroup }
 
 // Type implements Command.
 func (DeleteOffsets) Type() CommandType { return CmdDeleteOffsets }
+
+// Type implements Command.
+func (AlterTopicConfigs) Type() CommandType { return CmdAlterTopicConfigs }
+
+// Type implements Command.
+func (TrimLog) Type() CommandType { return CmdTrimLog }

@@ -38,6 +38,11 @@ func sampleCommands() []Command {
 		DeleteGroup{Group: "billing"},
 		DeleteOffsets{Group: "billing", Partitions: []PartitionKey{{TopicID: a, Partition: 3}, {TopicID: b}}},
 		DeleteOffsets{Group: "g"},
+		AlterTopicConfigs{Name: "orders", Replace: true, Set: map[string]string{"retention.ms": "-1", "retention.bytes": "1024"}},
+		AlterTopicConfigs{Name: "orders", Set: map[string]string{"cleanup.policy": "compact,delete"}, Delete: []string{"retention.ms"}},
+		AlterTopicConfigs{Name: "bare", Replace: true},
+		TrimLog{TopicID: a, Partition: 3, NewLogStart: 1 << 40, NowMs: 1_700_000_000_000},
+		TrimLog{TopicID: b, Partition: math.MaxInt32, NewLogStart: -1},
 	}
 }
 

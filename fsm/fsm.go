@@ -97,6 +97,10 @@ func (s *state) apply(index uint64, cmd Command) (any, []PartitionKey) {
 		return s.deleteGroup(c), nil
 	case DeleteOffsets:
 		return s.deleteOffsets(c), nil
+	case AlterTopicConfigs:
+		return s.alterTopicConfigs(c), nil
+	case TrimLog:
+		return s.trimLog(index, c), nil
 	}
 	panic(fmt.Sprintf("fsm: no apply for command %T at index %d", cmd, index))
 }

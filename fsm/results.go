@@ -8,6 +8,8 @@ package fsm
 //	InitProducerID                                         InitProducerIDResult
 //	CommitOffsets                                          CommitOffsetsResult
 //	DeleteGroup, DeleteOffsets                             DeleteOffsetsResult
+//	AlterTopicConfigs                                      TopicResult
+//	TrimLog                                                TrimLogResult
 //
 // Error codes are Kafka error codes (github.com/twmb/franz-go/pkg/kerr); 0
 // means success.
@@ -56,3 +58,12 @@ type CommitOffsetsResult struct{ ErrorCodes []int16 }
 // DeleteOffsetsResult answers DeleteGroup and DeleteOffsets: how many
 // committed offsets were removed.
 type DeleteOffsetsResult struct{ Deleted int }
+
+// TrimLogResult answers TrimLog. LogStartOffset is the partition's log start
+// after the command, also when it did not move (the target was not above
+// it). Codes: UNKNOWN_TOPIC_OR_PARTITION, OFFSET_OUT_OF_RANGE (target beyond
+// the high watermark or negative); LogStartOffset is -1 on error.
+type TrimLogResult struct {
+	ErrorCode      int16
+	LogStartOffset int64
+}

@@ -520,6 +520,30 @@ func TestToolsConfigsDescribeShowsOnlyOverrides(t *testing.T) {
 	}
 }
 
+// TestToolsConfigsAlter: kafka-configs --alter adds and deletes topic
+// overrides (IncrementalAlterConfigs), and --describe shows the result.
+func TestToolsConfigsAlter(t *testing.T) {
+	ta := startAgent(t, testConfig(t))
+	k := newKafkaTools(t, ta)
+	k.run("", "kafka-topics", "--create", "--topic", "kept", "--partitions", "1", "--config", "retention.ms=3600000")
+	k.run("", "kafka-configs", "--alter", "--entity-type", "topics", "--entity-name", "kept",
+		"--add-config", "retention.bytes=1048576,cleanup.policy=compact")
+	k.run("", "kafka-configs", "--alter", "--entity-type", "topics", "--entity-name", "kept", "--delete-config", "retention.ms")
+	out, _ := k.run("", "kafka-configs", "--describe", "--entity-type", "topics", "--entity-name", "kept")
+	var got []string
+	for _, l := range outputLines(out)[1:] {
+		entry, _, _ := strings.Cut(strings.TrimSpace(l), " ")
+		got = append(got, entry)
+	}
+	slices.Sort(got)
+	if want := []string{"cleanup.policy=compact", "retention.bytes=1048576"}; !slices.Equal(got, want) {
+		t.Fatalf("after --alter, overrides are %q, want %q:\n%s", got, want, out)
+	}
+	if _, stderr, err := k.try("", "kafka-configs", "--alter", "--entity-type", "topics", "--entity-name", "kept", "--add-config", "retention.ms=soon"); err == nil {
+		t.Fatalf("an invalid value was accepted:\n%s", stderr)
+	}
+}
+
 func TestToolsPerfTests(t *testing.T) {
 	ta := startAgent(t, testConfig(t))
 	k := newKafkaTools(t, ta)
