@@ -14,22 +14,10 @@ func init() {
 func handleConsumerGroupDescribe(c *clientConn, kreq kmsg.Request) kmsg.Response {
 	req := kreq.(*kmsg.ConsumerGroupDescribeRequest)
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
-	var mine []string
-	for _, id := range req.Groups {
-		if c.s.coordinates(id) {
-			mine = append(mine, id)
-		}
-	}
-	described := c.s.groups.DescribeConsumer(mine)
-	for _, id := range req.Groups {
-		if c.s.coordinates(id) {
-			resp.Groups = append(resp.Groups, described[0])
-			described = described[1:]
-			continue
-		}
-		dg := kmsg.NewConsumerGroupDescribeResponseGroup()
-		dg.Group, dg.ErrorCode = id, kerr.NotCoordinator.Code
-		resp.Groups = append(resp.Groups, dg)
-	}
+	resp.Groups = describeCoordinated(c.s, req.Groups, c.s.groups.DescribeConsumer, func(id string) kmsg.ConsumerGroupDescribeResponseGroup {
+		g := kmsg.NewConsumerGroupDescribeResponseGroup()
+		g.Group, g.ErrorCode = id, kerr.NotCoordinator.Code
+		return g
+	})
 	return resp
 }

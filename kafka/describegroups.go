@@ -14,22 +14,10 @@ func init() {
 func handleDescribeGroups(c *clientConn, kreq kmsg.Request) kmsg.Response {
 	req := kreq.(*kmsg.DescribeGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
-	var mine []string
-	for _, id := range req.Groups {
-		if c.s.coordinates(id) {
-			mine = append(mine, id)
-		}
-	}
-	described := c.s.groups.Describe(mine)
-	for _, id := range req.Groups {
-		if c.s.coordinates(id) {
-			resp.Groups = append(resp.Groups, described[0])
-			described = described[1:]
-			continue
-		}
-		dg := kmsg.NewDescribeGroupsResponseGroup()
-		dg.Group, dg.ErrorCode = id, kerr.NotCoordinator.Code
-		resp.Groups = append(resp.Groups, dg)
-	}
+	resp.Groups = describeCoordinated(c.s, req.Groups, c.s.groups.Describe, func(id string) kmsg.DescribeGroupsResponseGroup {
+		g := kmsg.NewDescribeGroupsResponseGroup()
+		g.Group, g.ErrorCode = id, kerr.NotCoordinator.Code
+		return g
+	})
 	return resp
 }

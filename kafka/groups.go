@@ -91,3 +91,26 @@ func (m groupMetadata) HasOffsets(groupID string) bool {
 func (m groupMetadata) OffsetGroups() []string {
 	return m.s.backend.Metadata().OffsetGroups()
 }
+
+// describeCoordinated answers a describe of ids in request order: the groups
+// this agent coordinates come from describe (called once, in order), the
+// others get notCoordinator.
+func describeCoordinated[G any](s *Server, ids []string, describe func([]string) []G, notCoordinator func(id string) G) []G {
+	var mine []string
+	for _, id := range ids {
+		if s.coordinates(id) {
+			mine = append(mine, id)
+		}
+	}
+	described := describe(mine)
+	out := make([]G, 0, len(ids))
+	for _, id := range ids {
+		if s.coordinates(id) {
+			out = append(out, described[0])
+			described = described[1:]
+			continue
+		}
+		out = append(out, notCoordinator(id))
+	}
+	return out
+}
