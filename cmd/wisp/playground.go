@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"os"
 	"path/filepath"
 
@@ -49,12 +51,7 @@ Accepts every flag of 'wisp agent'.`,
 }
 
 func portOf(addr string) int {
-	var port int
-	for i := len(addr) - 1; i >= 0; i-- {
-		if addr[i] == ':' {
-			fmt.Sscanf(addr[i+1:], "%d", &port)
-			break
-		}
-	}
+	_, p, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(p)
 	return port
 }
