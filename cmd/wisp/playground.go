@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"net"
-	"strconv"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
