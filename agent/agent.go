@@ -194,6 +194,11 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		drop:   a.cache.Drop,
 		log:    a.log.With("component", "gc"),
 		now:    time.Now,
+		compactor: &compactor{
+			cfg:  CompactionConfig{FanIn: cfg.CompactionFanIn, NodeID: a.nodeID},
+			read: a.cache.ReadAt,
+		},
+		m: a.metrics,
 	}
 	a.wg.Add(1)
 	go func() {

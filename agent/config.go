@@ -58,6 +58,10 @@ type Config struct {
 	OrphanScanInterval time.Duration
 	OrphanGrace        time.Duration
 	DeadFileGrace      time.Duration
+	// CompactionFanIn is how many level-0 entries a partition must have
+	// before compaction merges them into one level-1 file; 0 disables
+	// compaction (see CompactionConfig).
+	CompactionFanIn int
 	// RaftTimeoutScale multiplies Raft's heartbeat/election timeouts; tests
 	// use a value below 1 to elect faster.
 	RaftTimeoutScale float64
@@ -113,6 +117,7 @@ func DefaultConfig() Config {
 		OrphanScanInterval: 10 * time.Minute,
 		OrphanGrace:        30 * time.Minute,
 		DeadFileGrace:      5 * time.Minute,
+		CompactionFanIn:    32,
 		RaftTimeoutScale:   1,
 		GossipAddr:         ":7946",
 		BootstrapExpect:    1,
@@ -189,6 +194,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DeadFileGrace < 0 {
 		return bad("dead-file-grace", "must not be negative, got %s", c.DeadFileGrace)
+	}
+	if c.CompactionFanIn < 0 || c.CompactionFanIn == 1 {
+		return bad("compaction-fan-in", "must be 0 (off) or at least 2, got %d", c.CompactionFanIn)
 	}
 	if _, _, err := splitHostPort(c.GossipAddr); err != nil {
 		return bad("gossip-addr", "%v", err)

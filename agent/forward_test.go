@@ -27,6 +27,7 @@ func TestEveryFSMResultForwards(t *testing.T) {
 		&fsm.DeleteGroup{Group: "g"},
 		&fsm.AlterTopicConfigs{Name: "t", Set: map[string]string{"retention.ms": "1"}},
 		&fsm.TrimLog{TopicID: topic, Partition: 0, NewLogStart: 1},
+		&fsm.CompactFiles{Key: "c", Size: 100, Level: 1, NowMs: 1, Runs: []fsm.CompactRun{{TopicID: topic, Partition: 0, FirstOffset: 0, LastOffset: 0, Pos: 8, Len: 70}}},
 		&fsm.DeleteTopic{Name: "t", NowMs: 2},
 		&fsm.ForgetFiles{Keys: []string{"k"}},
 	}

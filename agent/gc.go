@@ -40,6 +40,9 @@ type collector struct {
 	drop   func(key string) // evicts a deleted file from the read cache
 	log    *slog.Logger
 	now    func() time.Time
+
+	compactor *compactor // nil: no compaction
+	m         *metrics   // nil in unit tests
 }
 
 func (c *collector) run(ctx context.Context) {
@@ -64,6 +67,9 @@ func (c *collector) run(ctx context.Context) {
 			if c.isLeader() {
 				if err := c.applyRetention(ctx); err != nil {
 					c.log.Warn("retention pass failed; will retry", "err", err)
+				}
+				if err := c.compact(ctx); err != nil {
+					c.log.Warn("compaction pass failed; will retry", "err", err)
 				}
 				if err := c.deleteDead(ctx); err != nil {
 					c.log.Warn("deleting dead files failed; will retry", "err", err)

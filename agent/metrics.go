@@ -1,11 +1,14 @@
 package agent
 
 import (
+	"strconv"
+
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/wisp-stream/wisp/cache"
+	"github.com/wisp-stream/wisp/fsm"
 )
 
 // metrics holds the agent's Prometheus instruments. Each agent has its own
@@ -20,6 +23,11 @@ type metrics struct {
 	putSeconds    prometheus.Histogram
 	commitSeconds prometheus.Histogram
 	buffered      prometheus.Gauge
+
+	compactRuns    prometheus.Counter
+	compactBytes   prometheus.Counter
+	compactInputs  prometheus.Counter
+	compactRefused prometheus.Counter
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -32,6 +40,11 @@ func newMetrics(a *Agent) *metrics {
 	m.putSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wisp_flush_put_seconds", Help: "Time to upload one data file, retries included.", Buckets: latency})
 	m.commitSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wisp_flush_commit_seconds", Help: "Time to commit one data file's manifest through Raft.", Buckets: latency})
 	m.buffered = prometheus.NewGauge(prometheus.GaugeOpts{Name: "wisp_produce_buffered_bytes", Help: "Produce bytes pending or uploading (bounded by --max-buffered-bytes)."})
+	m.compactRuns = prometheus.NewCounter(prometheus.CounterOpts{Name: "wisp_compaction_runs_total", Help: "Compaction output files committed (by this agent while leader)."})
+	m.compactBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "wisp_compaction_bytes_rewritten_total", Help: "Bytes of committed compaction output files."})
+	m.compactInputs = prometheus.NewCounter(prometheus.CounterOpts{Name: "wisp_compaction_entries_merged_total", Help: "Manifest entries replaced by compaction."})
+	m.compactRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "wisp_compaction_refused_total", Help: "Compaction outputs whose commit was refused as stale (left to the orphan scan)."})
+	m.reg.MustRegister(m.compactRuns, m.compactBytes, m.compactInputs, m.compactRefused)
 	m.reg.MustRegister(m.flushFiles, m.flushBytes, m.flushBatches, m.flushFailures, m.putSeconds, m.commitSeconds, m.buffered,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{a: a})
@@ -52,10 +65,12 @@ var (
 	descRaftLeader    = prometheus.NewDesc("wisp_raft_leader", "1 if this agent is the Raft leader.", nil, nil)
 	descRaftApplied   = prometheus.NewDesc("wisp_raft_applied_index", "Last Raft index applied to the metadata.", nil, nil)
 	descTopics        = prometheus.NewDesc("wisp_topics", "Topics in the metadata.", nil, nil)
+	descLevelFiles    = prometheus.NewDesc("wisp_level_files", "Live data files by compaction level (0: written by a flush).", []string{"level"}, nil)
+	descLevelBytes    = prometheus.NewDesc("wisp_level_bytes", "Bytes of live data files by compaction level.", []string{"level"}, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStoreRequests, descStoreBytes, descStoreErrors, descCacheHits, descCacheMisses, descCacheBytes, descRaftLeader, descRaftApplied, descTopics} {
+	for _, d := range []*prometheus.Desc{descStoreRequests, descStoreBytes, descStoreErrors, descCacheHits, descCacheMisses, descCacheBytes, descRaftLeader, descRaftApplied, descTopics, descLevelFiles, descLevelBytes} {
 		ch <- d
 	}
 }
@@ -81,4 +96,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRaftLeader, prometheus.GaugeValue, leader)
 	ch <- prometheus.MustNewConstMetric(descRaftApplied, prometheus.GaugeValue, float64(a.fsm.AppliedIndex()))
 	ch <- prometheus.MustNewConstMetric(descTopics, prometheus.GaugeValue, float64(len(a.fsm.Topics())))
+	levels := a.fsm.Levels()
+	if len(levels) == 0 || levels[0].Level != 0 {
+		levels = append([]fsm.LevelStat{{Level: 0}}, levels...) // level 0 always reported
+	}
+	for _, l := range levels {
+		lv := strconv.Itoa(int(l.Level))
+		ch <- prometheus.MustNewConstMetric(descLevelFiles, prometheus.GaugeValue, float64(l.Files), lv)
+		ch <- prometheus.MustNewConstMetric(descLevelBytes, prometheus.GaugeValue, float64(l.Bytes), lv)
+	}
 }

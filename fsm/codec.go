@@ -22,7 +22,7 @@ type codec struct {
 }
 
 // codecs is the command registry. Admin commands are rare and small, so they
-// are JSON; CommitFile, ForgetFiles and CommitOffsets are frequent or may
+// are JSON; CommitFile, ForgetFiles, CommitOffsets and CompactFiles are frequent or may
 // carry thousands of items, and are compact binary.
 var codecs = map[CommandType]codec{
 	CmdInitCluster:       jsonCodec[InitCluster](),
@@ -37,6 +37,7 @@ var codecs = map[CommandType]codec{
 	CmdDeleteOffsets:     jsonCodec[DeleteOffsets](),
 	CmdAlterTopicConfigs: jsonCodec[AlterTopicConfigs](),
 	CmdTrimLog:           jsonCodec[TrimLog](),
+	CmdCompactFiles:      {version: 1, encode: encodeCompactFiles, decode: decodeCompactFiles},
 }
 
 // Encode returns the Raft log bytes of c, which may be a command value or a

@@ -26,6 +26,7 @@ const (
 	CmdDeleteOffsets     CommandType = 10
 	CmdAlterTopicConfigs CommandType = 11
 	CmdTrimLog           CommandType = 12
+	CmdCompactFiles      CommandType = 13
 
 	// IgnorableFlag marks a command that a replica which does not know it may
 	// skip. Without it, an unknown command stops the replica.
@@ -58,6 +59,8 @@ func (t CommandType) String() string {
 		return "AlterTopicConfigs"
 	case CmdTrimLog:
 		return "TrimLog"
+	case CmdCompactFiles:
+		return "CompactFiles"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }

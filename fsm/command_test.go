@@ -43,6 +43,11 @@ func sampleCommands() []Command {
 		AlterTopicConfigs{Name: "bare", Replace: true},
 		TrimLog{TopicID: a, Partition: 3, NewLogStart: 1 << 40, NowMs: 1_700_000_000_000},
 		TrimLog{TopicID: b, Partition: math.MaxInt32, NewLogStart: -1},
+		CompactFiles{Key: "files/c1", Size: 1 << 30, NodeID: 2, Level: 1, NowMs: 1_700_000_000_000, Runs: []CompactRun{
+			{TopicID: a, Partition: 0, FirstOffset: 0, LastOffset: 999, Pos: 8, Len: 4096},
+			{TopicID: b, Partition: math.MaxInt32, FirstOffset: math.MaxInt64 - 1, LastOffset: math.MaxInt64, Pos: math.MaxInt64, Len: math.MinInt64},
+		}},
+		CompactFiles{Key: "", Level: math.MaxInt32},
 	}
 }
 

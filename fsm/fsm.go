@@ -101,6 +101,8 @@ func (s *state) apply(index uint64, cmd Command) (any, []PartitionKey) {
 		return s.alterTopicConfigs(c), nil
 	case TrimLog:
 		return s.trimLog(index, c), nil
+	case CompactFiles:
+		return s.compactFiles(index, c), nil
 	}
 	panic(fmt.Sprintf("fsm: no apply for command %T at index %d", cmd, index))
 }

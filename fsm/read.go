@@ -58,6 +58,7 @@ type FileInfo struct {
 	NodeID    int32 // agent that wrote it
 	CreatedMs int64
 	Refs      int64 // manifest entries pointing into it
+	Level     int32 // 0: written by a flush; 1 and up: written by compaction
 }
 
 // AppliedIndex is the raft index of the last applied command.
@@ -198,5 +199,5 @@ func (f *FSM) File(key string) (FileInfo, bool) {
 	if !ok {
 		return FileInfo{}, false
 	}
-	return FileInfo{Key: key, Size: r.size, NodeID: r.nodeID, CreatedMs: r.createdMs, Refs: r.refs}, true
+	return FileInfo{Key: key, Size: r.size, NodeID: r.nodeID, CreatedMs: r.createdMs, Refs: r.refs, Level: r.level}, true
 }

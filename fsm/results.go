@@ -10,6 +10,7 @@ package fsm
 //	DeleteGroup, DeleteOffsets                             DeleteOffsetsResult
 //	AlterTopicConfigs                                      TopicResult
 //	TrimLog                                                TrimLogResult
+//	CompactFiles                                           CompactFilesResult
 //
 // Error codes are Kafka error codes (github.com/twmb/franz-go/pkg/kerr); 0
 // means success.
@@ -66,4 +67,18 @@ type DeleteOffsetsResult struct{ Deleted int }
 type TrimLogResult struct {
 	ErrorCode      int16
 	LogStartOffset int64
+}
+
+// CompactFilesResult answers CompactFiles; the command is applied whole or
+// not at all. Codes: INVALID_REQUEST (empty key, a run outside the file or
+// empty, a partition named twice), DUPLICATE_RESOURCE (the key was committed
+// before), UNKNOWN_TOPIC_OR_PARTITION (a partition no longer exists) and
+// OFFSET_OUT_OF_RANGE when a run no longer matches the entries covering its
+// offsets (retention trimmed them or another compaction replaced them): the
+// proposer's view was stale. On any error the new file is not referenced and
+// becomes an orphan for the bucket scan to delete.
+type CompactFilesResult struct {
+	ErrorCode    int16
+	ErrorMessage string
+	Replaced     int // entries removed, over all runs
 }

@@ -17,7 +17,7 @@ import (
 // version, checksum mismatch, malformed or inconsistent records.
 var ErrBadSnapshot = errors.New("fsm: bad snapshot")
 
-// Snapshot format, version 2:
+// Snapshot format, version 3:
 //
 //	version byte
 //	records, each: uvarint length, kind byte, payload
@@ -26,12 +26,13 @@ var ErrBadSnapshot = errors.New("fsm: bad snapshot")
 //	  committed offsets, then an end record
 //	CRC-32C (big endian) of everything before it
 //
-// Version 1 is the same without group records; Restore reads both.
+// Version 2 is the same without the file level (files are then level 0);
+// version 1 is version 2 without group records. Restore reads all three.
 //
 // Records keep memory bounded on both sides: Persist encodes one at a time,
 // Restore reads one at a time. A new layout gets a new version byte, and
 // Restore keeps reading the previous one.
-const snapshotVersion = 2
+const snapshotVersion = 3
 
 // minSnapshotVersion is the oldest layout Restore still reads.
 const minSnapshotVersion = 1
@@ -123,9 +124,13 @@ func (rw *recordWriter) flush() {
 	_, rw.err = rw.Write(rw.w.b)
 }
 
-func (s *state) writeSnapshot(out io.Writer) error {
+func (s *state) writeSnapshot(out io.Writer) error { return s.writeSnapshotAs(out, snapshotVersion) }
+
+// writeSnapshotAs writes the given layout version (2 or 3); version 2 drops
+// file levels, for tests of Restore's backward compatibility.
+func (s *state) writeSnapshotAs(out io.Writer, version byte) error {
 	rw := &recordWriter{bw: bufio.NewWriterSize(out, 64<<10)}
-	if _, err := rw.Write([]byte{snapshotVersion}); err != nil {
+	if _, err := rw.Write([]byte{version}); err != nil {
 		return err
 	}
 
@@ -145,6 +150,9 @@ func (s *state) writeSnapshot(out io.Writer) error {
 		w.varint(f.size)
 		w.varint(int64(f.nodeID))
 		w.varint(f.createdMs)
+		if version >= 3 {
+			w.varint(int64(f.level))
+		}
 		rw.flush()
 	}
 	for _, d := range s.dead {
@@ -393,8 +401,14 @@ func (rs *restorer) header(r *rbuf) error {
 func (rs *restorer) file(r *rbuf) error {
 	key := r.str()
 	f := fileRec{size: r.varint(), nodeID: r.int32(), createdMs: r.varint()}
+	if rs.version >= 3 {
+		f.level = r.int32()
+	}
 	if r.err != nil {
 		return r.err
+	}
+	if f.level < 0 {
+		return badSnapshot("file %q at level %d", key, f.level)
 	}
 	if _, dup := rs.s.files[key]; dup {
 		return badSnapshot("file %q twice", key)

@@ -253,7 +253,11 @@ func TestRestoreVersion1(t *testing.T) {
 		h.apply(DeleteGroup{Group: g})
 	}
 	want := viewOf(h.f, richKeys...)
-	v2 := snapshotBytes(t, h.f)
+	var buf bytes.Buffer
+	if err := h.f.s.writeSnapshotAs(&buf, 2); err != nil {
+		t.Fatal(err)
+	}
+	v2 := buf.Bytes()
 	v1 := withChecksum(append([]byte{1}, v2[1:len(v2)-4]...))
 	restored := New(nil)
 	if err := restored.Restore(io.NopCloser(bytes.NewReader(v1))); err != nil {
@@ -264,7 +268,11 @@ func TestRestoreVersion1(t *testing.T) {
 	}
 
 	// A group record has no meaning in version 1.
-	withGroups := snapshotBytes(t, richState(t).f)
+	buf.Reset()
+	if err := richState(t).f.s.writeSnapshotAs(&buf, 2); err != nil {
+		t.Fatal(err)
+	}
+	withGroups := buf.Bytes()
 	bad := withChecksum(append([]byte{1}, withGroups[1:len(withGroups)-4]...))
 	if err := New(nil).Restore(io.NopCloser(bytes.NewReader(bad))); !errors.Is(err, ErrBadSnapshot) {
 		t.Fatalf("v1 snapshot with group records: %v, want ErrBadSnapshot", err)

@@ -53,6 +53,7 @@ type fileRec struct {
 	nodeID    int32
 	createdMs int64
 	refs      int64 // manifest entries that point into the file
+	level     int32 // 0 for ingestion files, n+1 for compaction output of level n
 }
 
 func newState() *state {

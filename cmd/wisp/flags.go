@@ -45,6 +45,7 @@ func agentFlags(fs *pflag.FlagSet, d agent.Config) {
 	fs.Duration("orphan-scan-interval", d.OrphanScanInterval, "how often the bucket is reconciled against the manifest to delete uploaded-but-never-committed objects")
 	fs.Duration("orphan-grace", d.OrphanGrace, "only objects older than this can be deleted as orphans (must outlast any upload plus its commit)")
 	fs.Duration("dead-file-grace", d.DeadFileGrace, "how long files of deleted topics stay readable for in-flight fetches before deletion")
+	fs.Int("compaction-fan-in", d.CompactionFanIn, "level-0 files a partition must have before compaction merges them into one level-1 file (0 disables)")
 	fs.String("log-level", "info", "debug, info, warn or error")
 }
 
@@ -86,7 +87,7 @@ func loadAgentConfig(cmd *cobra.Command) (agent.Config, error) {
 	for _, n := range []struct {
 		flag string
 		dst  *int
-	}{{"bootstrap-expect", &c.BootstrapExpect}, {"raft-voters", &c.RaftVoters}} {
+	}{{"bootstrap-expect", &c.BootstrapExpect}, {"raft-voters", &c.RaftVoters}, {"compaction-fan-in", &c.CompactionFanIn}} {
 		if *n.dst, err = strconv.Atoi(v.GetString(n.flag)); err != nil {
 			return c, bad(n.flag, fmt.Errorf("%q is not an integer", v.GetString(n.flag)))
 		}
