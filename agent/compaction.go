@@ -22,7 +22,8 @@ import (
 // change: fetch rewrites base offsets from the manifest, so copied batches
 // read back exactly as before. The old files die when their last entry goes
 // and are deleted after the dead-file grace, so fetches in flight still find
-// them. Keys are not deduplicated: compacted topics are not handled here.
+// them. Runs of compacted topics are rewritten instead of copied (see
+// compactKeys in compaction_keys.go).
 
 // CompactionConfig tunes the compactor.
 type CompactionConfig struct {
@@ -76,6 +77,14 @@ type partRun struct {
 	topicID   [16]byte
 	partition int32
 	entries   []fsm.Entry
+	// keyed is set for topics whose cleanup.policy compacts: the run keeps
+	// only the newest record per key. deleteRetentionMs is then the topic's
+	// delete.retention.ms.
+	keyed             bool
+	deleteRetentionMs int64
+	// fromStart says entries begin at the partition's first entry: no older
+	// record of any key is live, so expired tombstones may go.
+	fromStart bool
 }
 
 // compact runs one compaction pass over every partition. It is called from
@@ -112,14 +121,19 @@ func (c *collector) compact(ctx context.Context) error {
 			if len(run) < cp.cfg.FanIn {
 				continue
 			}
+			pr := partRun{topicID: t.ID, partition: p, entries: run}
+			pr.keyed, pr.deleteRetentionMs = topicCompacts(t.Configs)
+			if pr.keyed {
+				pr.entries, pr.fromStart = c.keyedRun(t.ID, p, run, min(maxBytes, maxRunBytes))
+			}
 			var n int64
-			for _, e := range run {
+			for _, e := range pr.entries {
 				n += e.Len
 			}
 			if job.bytes+n > maxBytes {
 				flush()
 			}
-			job.runs = append(job.runs, partRun{topicID: t.ID, partition: p, entries: run})
+			job.runs = append(job.runs, pr)
 			job.bytes += n
 		}
 	}
@@ -133,8 +147,25 @@ func (c *collector) runCompaction(ctx context.Context, job compactionJob) error 
 	b := datafile.NewBuilder()
 	runs := make([]fsm.CompactRun, 0, len(job.runs))
 	inputs := 0
+	now := c.now()
 	for _, r := range job.runs {
 		pos := b.Len()
+		if r.keyed {
+			if err := compactKeys(ctx, cp.read, b, r, now.UnixMilli()); err != nil {
+				return err
+			}
+			inputs += len(r.entries)
+			runs = append(runs, fsm.CompactRun{
+				TopicID:         r.topicID,
+				Partition:       r.partition,
+				FirstOffset:     r.entries[0].BaseOffset,
+				LastOffset:      r.entries[len(r.entries)-1].LastOffset,
+				Pos:             pos,
+				Len:             b.Len() - pos,
+				AbsoluteOffsets: true,
+			})
+			continue
+		}
 		for _, e := range r.entries {
 			data, err := cp.read(ctx, e.Key, e.Pos, e.Len)
 			if err != nil {
@@ -165,7 +196,6 @@ func (c *collector) runCompaction(ctx context.Context, job compactionJob) error 
 		})
 	}
 	data := b.Finish()
-	now := c.now()
 	key := fmt.Sprintf("%sfiles/%020d-%d-L%d-%d.wisp", c.prefix(), now.UnixNano(), cp.cfg.NodeID, compactionLevel, cp.nextSeq())
 	if err := c.store.Put(ctx, key, data); err != nil {
 		return fmt.Errorf("compaction: put %s (%d bytes): %w", key, len(data), err)

@@ -37,7 +37,7 @@ var codecs = map[CommandType]codec{
 	CmdDeleteOffsets:     jsonCodec[DeleteOffsets](),
 	CmdAlterTopicConfigs: jsonCodec[AlterTopicConfigs](),
 	CmdTrimLog:           jsonCodec[TrimLog](),
-	CmdCompactFiles:      {version: 1, encode: encodeCompactFiles, decode: decodeCompactFiles},
+	CmdCompactFiles:      {version: 2, encode: encodeCompactFiles, decode: decodeCompactFiles},
 }
 
 // Encode returns the Raft log bytes of c, which may be a command value or a

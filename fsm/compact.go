@@ -31,16 +31,22 @@ type CompactRun struct {
 	Partition               int32
 	FirstOffset, LastOffset int64
 	Pos, Len                int64
+	// AbsoluteOffsets marks batches rewritten by key compaction: they carry
+	// their real base offsets and may leave gaps (see Entry). Only such a
+	// run may be empty (Len 0).
+	AbsoluteOffsets bool
 }
 
 // Type implements Command.
 func (CompactFiles) Type() CommandType { return CmdCompactFiles }
 
-// CompactFiles v1 layout (varints zigzag unless marked u):
+// CompactFiles v2 layout (varints zigzag unless marked u):
 //
 //	key str | size | node | level | now
 //	u run count, then per run:
-//	  16-byte topic id | partition | first | last - first | pos | len
+//	  16-byte topic id | partition | first | last - first | pos | len | u flags
+//
+// flags bit 0 is AbsoluteOffsets. v1 is v2 without flags.
 
 // minRunBytes is the smallest encoding of one run.
 const minRunBytes = 16 + 5
@@ -64,11 +70,20 @@ func encodeCompactFiles(dst []byte, c Command) ([]byte, error) {
 		w.varint(r.LastOffset - r.FirstOffset)
 		w.varint(r.Pos)
 		w.varint(r.Len)
+		var flags uint64
+		if r.AbsoluteOffsets {
+			flags |= entryAbsoluteOffsets
+		}
+		w.uvarint(flags)
 	}
 	return w.b, nil
 }
 
-func decodeCompactFiles(_ byte, p []byte) (Command, error) {
+// entryAbsoluteOffsets is the flag bit of Entry.AbsoluteOffsets in
+// CompactFiles runs and snapshot entries.
+const entryAbsoluteOffsets = 1
+
+func decodeCompactFiles(version byte, p []byte) (Command, error) {
 	r := rbuf{b: p}
 	cf := CompactFiles{Key: r.str(), Size: r.varint(), NodeID: r.int32(), Level: r.int32(), NowMs: r.varint()}
 	if n := r.count(minRunBytes); n > 0 {
@@ -77,6 +92,13 @@ func decodeCompactFiles(_ byte, p []byte) (Command, error) {
 			run := CompactRun{TopicID: r.id(), Partition: r.int32(), FirstOffset: r.varint()}
 			run.LastOffset = run.FirstOffset + r.varint()
 			run.Pos, run.Len = r.varint(), r.varint()
+			if version >= 2 {
+				flags := r.uvarint()
+				if r.err == nil && flags&^entryAbsoluteOffsets != 0 {
+					r.fail("unknown run flags %#x", flags)
+				}
+				run.AbsoluteOffsets = flags&entryAbsoluteOffsets != 0
+			}
 			cf.Runs[i] = run
 		}
 	}
@@ -111,7 +133,7 @@ func (s *state) compactFiles(index uint64, c CompactFiles) CompactFilesResult {
 			return compactError(kerr.InvalidRequest, "partition %x/%d named twice", r.TopicID, r.Partition)
 		}
 		seen[k] = struct{}{}
-		if r.Len < 1 || r.Pos < 0 || r.Pos > c.Size-r.Len || r.LastOffset < r.FirstOffset {
+		if r.Len < 0 || (r.Len == 0 && !r.AbsoluteOffsets) || r.Pos < 0 || r.Pos > c.Size-r.Len || r.LastOffset < r.FirstOffset {
 			return compactError(kerr.InvalidRequest, "run of %x/%d: bytes [%d,+%d) outside a %d-byte file or offsets %d..%d reversed",
 				r.TopicID, r.Partition, r.Pos, r.Len, c.Size, r.FirstOffset, r.LastOffset)
 		}
@@ -137,12 +159,13 @@ func (s *state) compactFiles(index uint64, c CompactFiles) CompactFilesResult {
 			maxTs = max(maxTs, e.MaxTimestamp)
 		}
 		removed := sp.p.m.replace(sp.i, sp.j, Entry{
-			BaseOffset:   r.FirstOffset,
-			LastOffset:   r.LastOffset,
-			Key:          c.Key,
-			Pos:          r.Pos,
-			Len:          r.Len,
-			MaxTimestamp: maxTs,
+			BaseOffset:      r.FirstOffset,
+			LastOffset:      r.LastOffset,
+			Key:             c.Key,
+			Pos:             r.Pos,
+			Len:             r.Len,
+			MaxTimestamp:    maxTs,
+			AbsoluteOffsets: r.AbsoluteOffsets,
 		})
 		res.Replaced += len(removed)
 		for _, e := range removed {

@@ -27,11 +27,11 @@ func TestCompactFiles(t *testing.T) {
 		wantRefs int64 // of f1 afterwards
 	}{
 		{"whole partition, shared file survives", []CompactRun{run(id, 0, 0, 9, 8, 50)},
-			[]Entry{{0, 9, "c", 8, 50, 4000}}, []string{"f2", "f3"}, 1},
+			[]Entry{{0, 9, "c", 8, 50, 4000, false}}, []string{"f2", "f3"}, 1},
 		{"middle run", []CompactRun{run(id, 0, 2, 5, 8, 20)},
-			[]Entry{{0, 1, "f1", 0, 10, 4000}, {2, 5, "c", 8, 20, 4000}, {6, 9, "f3", 0, 20, 4000}}, []string{"f2"}, 2},
+			[]Entry{{0, 1, "f1", 0, 10, 4000, false}, {2, 5, "c", 8, 20, 4000, false}, {6, 9, "f3", 0, 20, 4000, false}}, []string{"f2"}, 2},
 		{"two partitions kill the shared file", []CompactRun{run(id, 0, 0, 9, 8, 50), run(id, 1, 0, 0, 58, 10)},
-			[]Entry{{0, 9, "c", 8, 50, 4000}}, []string{"f2", "f3", "f1"}, 0},
+			[]Entry{{0, 9, "c", 8, 50, 4000, false}}, []string{"f2", "f3", "f1"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -41,7 +41,8 @@ func (m *manifest) add(e Entry) (merged bool) {
 	m.bytes += e.Len
 	if n := len(m.entries); n > 0 {
 		last := &m.entries[n-1]
-		if last.Key == e.Key && last.Pos+last.Len == e.Pos && last.LastOffset+1 == e.BaseOffset {
+		if last.Key == e.Key && last.Pos+last.Len == e.Pos && last.LastOffset+1 == e.BaseOffset &&
+			last.AbsoluteOffsets == e.AbsoluteOffsets {
 			m.own()
 			last = &m.entries[n-1]
 			last.LastOffset = e.LastOffset

@@ -39,6 +39,11 @@ type Entry struct {
 	Key                    string
 	Pos, Len               int64
 	MaxTimestamp           int64
+	// AbsoluteOffsets says the stored batches carry their real base offsets
+	// and may leave gaps (key compaction removed records): readers take each
+	// batch's offsets from its header instead of counting from BaseOffset.
+	// Such an entry may have Len 0 and then holds no batch at all.
+	AbsoluteOffsets bool
 }
 
 // DeadFile is a file no manifest entry references any more. The deleter may

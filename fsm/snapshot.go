@@ -17,7 +17,7 @@ import (
 // version, checksum mismatch, malformed or inconsistent records.
 var ErrBadSnapshot = errors.New("fsm: bad snapshot")
 
-// Snapshot format, version 3:
+// Snapshot format, version 4:
 //
 //	version byte
 //	records, each: uvarint length, kind byte, payload
@@ -26,13 +26,15 @@ var ErrBadSnapshot = errors.New("fsm: bad snapshot")
 //	  committed offsets, then an end record
 //	CRC-32C (big endian) of everything before it
 //
-// Version 2 is the same without the file level (files are then level 0);
-// version 1 is version 2 without group records. Restore reads all three.
+// Version 3 is the same without the flags (AbsoluteOffsets) of manifest
+// entries; version 2 is version 3 without the file level (files are then
+// level 0); version 1 is version 2 without group records. Restore reads all
+// four.
 //
 // Records keep memory bounded on both sides: Persist encodes one at a time,
 // Restore reads one at a time. A new layout gets a new version byte, and
 // Restore keeps reading the previous one.
-const snapshotVersion = 3
+const snapshotVersion = 4
 
 // minSnapshotVersion is the oldest layout Restore still reads.
 const minSnapshotVersion = 1
@@ -126,8 +128,9 @@ func (rw *recordWriter) flush() {
 
 func (s *state) writeSnapshot(out io.Writer) error { return s.writeSnapshotAs(out, snapshotVersion) }
 
-// writeSnapshotAs writes the given layout version (2 or 3); version 2 drops
-// file levels, for tests of Restore's backward compatibility.
+// writeSnapshotAs writes the given layout version (2 to 4); older versions
+// drop what they cannot hold (file levels, entry flags), for tests of
+// Restore's backward compatibility.
 func (s *state) writeSnapshotAs(out io.Writer, version byte) error {
 	rw := &recordWriter{bw: bufio.NewWriterSize(out, 64<<10)}
 	if _, err := rw.Write([]byte{version}); err != nil {
@@ -185,7 +188,7 @@ func (s *state) writeSnapshotAs(out io.Writer, version byte) error {
 		}
 		rw.flush()
 		for i, p := range t.parts {
-			writePartition(rw.record(recPartition), int32(i), p, fileIdx)
+			writePartition(rw.record(recPartition), int32(i), p, fileIdx, version)
 			rw.flush()
 		}
 		if rw.err != nil {
@@ -223,7 +226,7 @@ func (s *state) writeSnapshotAs(out io.Writer, version byte) error {
 	return err
 }
 
-func writePartition(w *wbuf, index int32, p *partition, fileIdx map[string]uint64) {
+func writePartition(w *wbuf, index int32, p *partition, fileIdx map[string]uint64, version byte) {
 	w.varint(int64(index))
 	w.varint(p.logStart)
 	w.varint(p.hw)
@@ -236,6 +239,13 @@ func writePartition(w *wbuf, index int32, p *partition, fileIdx map[string]uint6
 		w.varint(e.Pos)
 		w.varint(e.Len)
 		w.varint(e.MaxTimestamp)
+		if version >= 4 {
+			var flags uint64
+			if e.AbsoluteOffsets {
+				flags |= entryAbsoluteOffsets
+			}
+			w.uvarint(flags)
+		}
 		next = e.LastOffset + 1
 	}
 	w.uvarint(uint64(len(p.windows)))
@@ -513,11 +523,18 @@ func (rs *restorer) partition(r *rbuf) error {
 		e.LastOffset = e.BaseOffset + r.varint()
 		fi := r.uvarint()
 		e.Pos, e.Len, e.MaxTimestamp = r.varint(), r.varint(), r.varint()
+		if rs.version >= 4 {
+			flags := r.uvarint()
+			if r.err == nil && flags&^entryAbsoluteOffsets != 0 {
+				r.fail("entry flags %#x", flags)
+			}
+			e.AbsoluteOffsets = flags&entryAbsoluteOffsets != 0
+		}
 		if r.err != nil {
 			return r.err
 		}
 		if fi >= uint64(len(rs.fileKeys)) || e.BaseOffset < next || e.LastOffset < e.BaseOffset ||
-			e.LastOffset >= p.hw || e.Pos < 0 || e.Len < 1 {
+			e.LastOffset >= p.hw || e.Pos < 0 || e.Len < 0 || (e.Len == 0 && !e.AbsoluteOffsets) {
 			return badSnapshot("topic %q partition %d: bad entry at offset %d", t.info.Name, index, e.BaseOffset)
 		}
 		e.Key = rs.fileKeys[fi] // share one string per file

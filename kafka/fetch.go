@@ -183,7 +183,10 @@ func (s *Server) fetchAvailable(parts []*fetchPart) (available int64, done bool)
 // offset, up to limit bytes; with atLeastOne the first batch is returned even
 // when it alone exceeds the limit (KIP-74), so a large batch never wedges a
 // consumer. Base offsets are rewritten on the way out: they sit outside the
-// batch CRC, so the stored bytes stay exactly as produced.
+// batch CRC, so the stored bytes stay exactly as produced. Entries written
+// by key compaction (AbsoluteOffsets) carry their real base offsets and may
+// leave gaps: a fetch inside a gap gets the next batch, and an entry without
+// batches is passed over.
 func (s *Server) readPartition(ctx context.Context, key fsm.PartitionKey, offset, limit int64, atLeastOne bool) ([]byte, int16) {
 	md := s.backend.Metadata()
 	var out []byte
@@ -199,6 +202,10 @@ func (s *Server) readPartition(ctx context.Context, key fsm.PartitionKey, offset
 			if int64(len(out)) >= limit && !(atLeastOne && len(out) == 0) {
 				return out, 0
 			}
+			if e.Len == 0 {
+				offset = max(offset, e.LastOffset+1)
+				continue
+			}
 			data, err := s.backend.ReadAt(ctx, e.Key, e.Pos, e.Len)
 			if err != nil {
 				s.log.Warn("fetch could not read data file", "key", e.Key, "pos", e.Pos, "len", e.Len, "err", err)
@@ -211,7 +218,10 @@ func (s *Server) readPartition(ctx context.Context, key fsm.PartitionKey, offset
 			full := false
 			werr := recordbatch.Walk(data, func(h recordbatch.Header, raw []byte) bool {
 				base := next
-				next += h.OffsetCount()
+				if e.AbsoluteOffsets {
+					base = h.BaseOffset
+				}
+				next = base + h.OffsetCount()
 				if next <= offset {
 					return true
 				}

@@ -72,6 +72,11 @@ func (s *Server) listOffset(ctx context.Context, key fsm.PartitionKey, ts int64)
 	if !ok {
 		return -1, -1, 0
 	}
+	if e.Len == 0 {
+		// A compacted entry may hold no batch (the compactor in agent/
+		// never writes one, but the manifest allows it).
+		return -1, -1, 0
+	}
 	data, err := s.backend.ReadAt(ctx, e.Key, e.Pos, e.Len)
 	if err != nil {
 		s.log.Warn("list offsets could not read data file", "key", e.Key, "err", err)
@@ -81,7 +86,10 @@ func (s *Server) listOffset(ctx context.Context, key fsm.PartitionKey, ts int64)
 	next := e.BaseOffset
 	recordbatch.Walk(data, func(h recordbatch.Header, raw []byte) bool {
 		base := next
-		next += h.OffsetCount()
+		if e.AbsoluteOffsets {
+			base = h.BaseOffset // compacted: offsets may have gaps
+		}
+		next = base + h.OffsetCount()
 		if h.MaxTimestamp < ts || base < info.LogStartOffset {
 			return true
 		}

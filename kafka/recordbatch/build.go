@@ -28,6 +28,10 @@ type BuildOptions struct {
 	// lastOffsetDelta from the last record, for batches with gaps (as
 	// compaction leaves them). Otherwise records are numbered 0..n-1.
 	KeepOffsetDeltas bool
+	// MinLastOffsetDelta, with KeepOffsetDeltas, is the least lastOffsetDelta
+	// written: a compacted batch may claim offsets past its last record (or
+	// hold no record at all) so that consumers skip the removed ones.
+	MinLastOffsetDelta int32
 }
 
 // Build encodes recs as one magic-2 batch with base offset 0 and partition
@@ -47,6 +51,9 @@ func Build(opts BuildOptions, recs []Record) []byte {
 			maxDelta = rec.TimestampDelta
 		}
 		lastOffsetDelta = rec.OffsetDelta
+	}
+	if opts.KeepOffsetDeltas {
+		lastOffsetDelta = max(lastOffsetDelta, opts.MinLastOffsetDelta)
 	}
 	body = compress(opts.Compression, body, opts.XerialSnappy)
 
