@@ -154,45 +154,18 @@ func (c *collector) runCompaction(ctx context.Context, job compactionJob) error 
 			if err := compactKeys(ctx, cp.read, b, r, now.UnixMilli()); err != nil {
 				return err
 			}
-			inputs += len(r.entries)
-			runs = append(runs, fsm.CompactRun{
-				TopicID:         r.topicID,
-				Partition:       r.partition,
-				FirstOffset:     r.entries[0].BaseOffset,
-				LastOffset:      r.entries[len(r.entries)-1].LastOffset,
-				Pos:             pos,
-				Len:             b.Len() - pos,
-				AbsoluteOffsets: true,
-			})
-			continue
-		}
-		for _, e := range r.entries {
-			data, err := cp.read(ctx, e.Key, e.Pos, e.Len)
-			if err != nil {
-				return fmt.Errorf("compaction: read %s [%d,+%d): %w", e.Key, e.Pos, e.Len, err)
-			}
-			next := e.BaseOffset
-			werr := recordbatch.Walk(data, func(h recordbatch.Header, raw []byte) bool {
-				b.Append(r.topicID, r.partition, raw)
-				next += h.OffsetCount()
-				return true
-			})
-			if werr != nil {
-				return fmt.Errorf("compaction: %s [%d,+%d) does not parse as record batches: %w", e.Key, e.Pos, e.Len, werr)
-			}
-			if next != e.LastOffset+1 {
-				return fmt.Errorf("compaction: %s [%d,+%d) holds offsets %d..%d, the manifest says %d..%d",
-					e.Key, e.Pos, e.Len, e.BaseOffset, next-1, e.BaseOffset, e.LastOffset)
-			}
+		} else if err := cp.copyRun(ctx, b, r); err != nil {
+			return err
 		}
 		inputs += len(r.entries)
 		runs = append(runs, fsm.CompactRun{
-			TopicID:     r.topicID,
-			Partition:   r.partition,
-			FirstOffset: r.entries[0].BaseOffset,
-			LastOffset:  r.entries[len(r.entries)-1].LastOffset,
-			Pos:         pos,
-			Len:         b.Len() - pos,
+			TopicID:         r.topicID,
+			Partition:       r.partition,
+			FirstOffset:     r.entries[0].BaseOffset,
+			LastOffset:      r.entries[len(r.entries)-1].LastOffset,
+			Pos:             pos,
+			Len:             b.Len() - pos,
+			AbsoluteOffsets: r.keyed,
 		})
 	}
 	data := b.Finish()
@@ -231,5 +204,30 @@ func (c *collector) runCompaction(ctx context.Context, job compactionJob) error 
 		c.m.compactInputs.Add(float64(inputs))
 	}
 	c.log.Info("compacted level-0 entries", "key", key, "bytes", len(data), "partitions", len(runs), "entries", inputs, "replaced", cr.Replaced)
+	return nil
+}
+
+// copyRun appends the batches of r's entries to b byte for byte, checking
+// they hold exactly the offsets the manifest says.
+func (cp *compactor) copyRun(ctx context.Context, b *datafile.Builder, r partRun) error {
+	for _, e := range r.entries {
+		data, err := cp.read(ctx, e.Key, e.Pos, e.Len)
+		if err != nil {
+			return fmt.Errorf("compaction: read %s [%d,+%d): %w", e.Key, e.Pos, e.Len, err)
+		}
+		next := e.BaseOffset
+		werr := recordbatch.Walk(data, func(h recordbatch.Header, raw []byte) bool {
+			b.Append(r.topicID, r.partition, raw)
+			next += h.OffsetCount()
+			return true
+		})
+		if werr != nil {
+			return fmt.Errorf("compaction: %s [%d,+%d) does not parse as record batches: %w", e.Key, e.Pos, e.Len, werr)
+		}
+		if next != e.LastOffset+1 {
+			return fmt.Errorf("compaction: %s [%d,+%d) holds offsets %d..%d, the manifest says %d..%d",
+				e.Key, e.Pos, e.Len, e.BaseOffset, next-1, e.BaseOffset, e.LastOffset)
+		}
+	}
 	return nil
 }
