@@ -8,7 +8,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/wisp-stream/wisp/kafka/recordbatch"
 )
@@ -23,27 +22,11 @@ type fetchedRecord struct {
 // (base, last) offsets and their records.
 func rawFetch(t testing.TB, cl *kgo.Client, topic string, id [16]byte, offset int64) (spans [][2]int64, recs []fetchedRecord) {
 	t.Helper()
-	req := kmsg.NewPtrFetchRequest()
-	req.Version = 11
-	req.MaxWaitMillis = 10
-	req.MaxBytes = 1 << 20
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic, rt.TopicID = topic, id
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.FetchOffset, rp.PartitionMaxBytes = offset, 1<<20
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatalf("fetch at %d: %v", offset, err)
-	}
-	p := resp.Topics[0].Partitions[0]
+	p := fetchAt(t, cl, topic, id, offset)
 	if p.ErrorCode != 0 {
 		t.Fatalf("fetch at %d: error %d", offset, p.ErrorCode)
 	}
-	err = recordbatch.Walk(p.RecordBatches, func(h recordbatch.Header, raw []byte) bool {
+	err := recordbatch.Walk(p.RecordBatches, func(h recordbatch.Header, raw []byte) bool {
 		spans = append(spans, [2]int64{h.BaseOffset, h.LastOffset()})
 		rs, err := recordbatch.Records(raw)
 		if err != nil {

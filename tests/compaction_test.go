@@ -389,7 +389,8 @@ func TestCompactionInterruptedLeavesOrphan(t *testing.T) {
 }
 
 // scrape reads the agent's /metrics and returns a lookup of one sample by
-// name and, optionally, one label.
+// name and, optionally, one label: a counter's or gauge's value, a
+// histogram's sample count.
 func scrape(t testing.TB, ta *testAgent) func(name, label, value string) float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + ta.HTTPAddr() + "/metrics")
@@ -419,6 +420,8 @@ func scrape(t testing.TB, ta *testAgent) func(name, label, value string) float64
 				return m.Counter.GetValue()
 			case m.Gauge != nil:
 				return m.Gauge.GetValue()
+			case m.Histogram != nil:
+				return float64(m.Histogram.GetSampleCount())
 			}
 		}
 		t.Fatalf("metric %s{%s=%q} missing", name, label, value)

@@ -1,11 +1,8 @@
 package tests
 
 import (
-	"net/http"
 	"testing"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -15,42 +12,12 @@ func TestMetricsScrape(t *testing.T) {
 	createTopic(t, cl, "m", 1)
 	produceAll(t, cl, []*kgo.Record{{Topic: "m", Value: []byte("x")}})
 
-	resp, err := http.Get("http://" + ta.HTTPAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("/metrics is not valid Prometheus text: %v", err)
-	}
+	scraped := scrape(t, ta)
 	value := func(name, op string) float64 {
-		f := families[name]
-		if f == nil {
-			t.Fatalf("metric %s missing", name)
+		if op == "" {
+			return scraped(name, "", "")
 		}
-		for _, m := range f.Metric {
-			match := op == ""
-			for _, l := range m.Label {
-				if l.GetName() == "op" && l.GetValue() == op {
-					match = true
-				}
-			}
-			if !match {
-				continue
-			}
-			switch {
-			case m.Counter != nil:
-				return m.Counter.GetValue()
-			case m.Gauge != nil:
-				return m.Gauge.GetValue()
-			case m.Histogram != nil:
-				return float64(m.Histogram.GetSampleCount())
-			}
-		}
-		t.Fatalf("metric %s{op=%q} missing", name, op)
-		return 0
+		return scraped(name, "op", op)
 	}
 	puts := ta.StoreStats()
 	if got := value("wisp_objstore_requests_total", "put"); got < 1 || got != float64(puts["put"].Requests) {

@@ -259,14 +259,15 @@ func TestRetentionTimeExpiresOldRecords(t *testing.T) {
 
 	// A fetch below the log start is out of range, as in Kafka.
 	info, _ := ta.Metadata().Topic("aging")
-	resp := fetchAt(t, cl, "aging", info.ID, 0)
+	resp := fetchAt(t, cl, "aging", info.ID, 0).ErrorCode
 	if resp != kerr.OffsetOutOfRange.Code {
 		t.Fatalf("fetch at 0: error code %d, want OFFSET_OUT_OF_RANGE", resp)
 	}
 }
 
-// fetchAt sends one raw Fetch for partition 0 at offset and returns its error code.
-func fetchAt(t testing.TB, cl *kgo.Client, topic string, id [16]byte, offset int64) int16 {
+// fetchAt sends one raw Fetch v11 for partition 0 of topic at offset and
+// returns that partition's answer.
+func fetchAt(t testing.TB, cl *kgo.Client, topic string, id [16]byte, offset int64) kmsg.FetchResponseTopicPartition {
 	t.Helper()
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = 11
@@ -282,9 +283,9 @@ func fetchAt(t testing.TB, cl *kgo.Client, topic string, id [16]byte, offset int
 	defer cancel()
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		t.Fatalf("fetch: %v", err)
+		t.Fatalf("fetch at %d: %v", offset, err)
 	}
-	return resp.Topics[0].Partitions[0].ErrorCode
+	return resp.Topics[0].Partitions[0]
 }
 
 // TestRetentionBytesTrimsOldest: retention.bytes drops the oldest files and
