@@ -19,13 +19,15 @@ import (
 // committed with AbsoluteOffsets, which tells fetch to trust them.
 //
 // Keys are deduplicated within one run. The compactor widens a keyed run to
-// start at the partition's first entry whenever the whole prefix fits one
-// output file, so each pass rewrites the already compacted head together
-// with the new level-0 entries and a full read sees one record per key.
-// When the prefix is too large the run is just the level-0 entries: older
-// runs may then still hold superseded values of its keys (weaker than
-// Kafka, whose cleaner covers the whole log), and tombstones are kept,
-// since dropping one would bring an older value back to life. Timing is
+// start at the partition's first entry whenever the whole prefix fits the
+// window (one entry, maxRunBytes, into level 1; MaxBytes into level 2,
+// split into entries afterwards), so each pass rewrites the already
+// compacted head together with the new entries and a full read sees one
+// record per key. When the prefix is too large the run is just the window:
+// older runs may then still hold superseded values of its keys (weaker than
+// Kafka, whose cleaner covers the whole log) until a level-2 pass covers
+// them, and tombstones are kept, since dropping one would bring an older
+// value back to life. Timing is
 // weaker too: a record is superseded only once a pass has run, and a
 // tombstone's age is its record timestamp against the proposer's clock.
 
@@ -41,7 +43,7 @@ func topicCompacts(configs map[string]string) (keyed bool, deleteRetentionMs int
 	return true, configInt(configs, "delete.retention.ms", defaultDeleteRetentionMs)
 }
 
-// keyedRun widens run (a partition's oldest level-0 run) to start at the
+// keyedRun widens run (a partition's compaction window) to start at the
 // partition's first entry when all the entries before it and the run fit
 // maxBytes; fromStart reports whether it did (or the run already started
 // there).
@@ -85,8 +87,11 @@ type inBatch struct {
 // uncompressed batches with real base offsets, one per input batch that
 // keeps a record. The batches cover r's offsets up to its last: when the
 // tail was removed an empty batch claims it, so consumers move past it.
+// Every output batch lies within the offsets of the input entry it came
+// from; cuts[k] is b's length after the output of entry k, so the output
+// can be split into entries at any input entry boundary.
 func compactKeys(ctx context.Context, read func(ctx context.Context, key string, off, n int64) ([]byte, error),
-	b *datafile.Builder, r partRun, nowMs int64) error {
+	b *datafile.Builder, r partRun, nowMs int64) (cuts []int64, err error) {
 	var batches []inBatch
 	latest := map[string]int64{}
 	for _, e := range r.entries {
@@ -95,7 +100,7 @@ func compactKeys(ctx context.Context, read func(ctx context.Context, key string,
 		}
 		data, err := read(ctx, e.Key, e.Pos, e.Len)
 		if err != nil {
-			return fmt.Errorf("compaction: read %s [%d,+%d): %w", e.Key, e.Pos, e.Len, err)
+			return nil, fmt.Errorf("compaction: read %s [%d,+%d): %w", e.Key, e.Pos, e.Len, err)
 		}
 		next := e.BaseOffset
 		var derr error
@@ -123,14 +128,23 @@ func compactKeys(ctx context.Context, read func(ctx context.Context, key string,
 			werr = derr
 		}
 		if werr != nil {
-			return fmt.Errorf("compaction: %s [%d,+%d) does not parse as record batches: %w", e.Key, e.Pos, e.Len, werr)
+			return nil, fmt.Errorf("compaction: %s [%d,+%d) does not parse as record batches: %w", e.Key, e.Pos, e.Len, werr)
 		}
 		if next > e.LastOffset+1 || (!e.AbsoluteOffsets && next != e.LastOffset+1) {
-			return fmt.Errorf("compaction: %s [%d,+%d) holds offsets %d..%d, the manifest says %d..%d",
+			return nil, fmt.Errorf("compaction: %s [%d,+%d) holds offsets %d..%d, the manifest says %d..%d",
 				e.Key, e.Pos, e.Len, e.BaseOffset, next-1, e.BaseOffset, e.LastOffset)
 		}
 	}
 
+	cuts = make([]int64, len(r.entries))
+	k := 0 // input entry of the next output batch
+	appendAt := func(base int64, batch []byte) {
+		for r.entries[k].LastOffset < base {
+			cuts[k] = b.Len()
+			k++
+		}
+		b.Append(r.topicID, r.partition, batch)
+	}
 	first, last := r.entries[0].BaseOffset, r.entries[len(r.entries)-1].LastOffset
 	next := first // first offset not yet covered by an output batch
 	tombstoneBefore := nowMs - r.deleteRetentionMs
@@ -138,7 +152,7 @@ func compactKeys(ctx context.Context, read func(ctx context.Context, key string,
 		if ib.recs == nil {
 			out := append([]byte(nil), ib.raw...)
 			recordbatch.SetBaseOffset(out, ib.base)
-			b.Append(r.topicID, r.partition, out)
+			appendAt(ib.base, out)
 			next = ib.base + ib.h.OffsetCount()
 			continue
 		}
@@ -173,14 +187,16 @@ func compactKeys(ctx context.Context, read func(ctx context.Context, key string,
 		}
 		base := ib.base + int64(shift)
 		recordbatch.SetBaseOffset(out, base)
-		b.Append(r.topicID, r.partition, out)
+		appendAt(base, out)
 		next = base + int64(kept[len(kept)-1].OffsetDelta) + 1
 	}
+	// Removed records at the tail: an empty batch claims their offsets, as
+	// Kafka's cleaner keeps a batch's last offset, so a consumer positioned
+	// among them moves on instead of waiting below the high watermark. It
+	// starts no lower than the last entry, so that it lies within one input
+	// entry; fetch passes over the gaps of the entries before.
+	next = max(next, r.entries[len(r.entries)-1].BaseOffset)
 	for next <= last {
-		// Removed records at the tail: an empty batch claims their offsets,
-		// as Kafka's cleaner keeps a batch's last offset, so a consumer
-		// positioned among them moves on instead of waiting below the high
-		// watermark.
 		delta := min(last-next, math.MaxInt32)
 		out := recordbatch.Build(recordbatch.BuildOptions{
 			FirstTimestamp:     -1,
@@ -191,8 +207,11 @@ func compactKeys(ctx context.Context, read func(ctx context.Context, key string,
 			MinLastOffsetDelta: int32(delta),
 		}, nil)
 		recordbatch.SetBaseOffset(out, next)
-		b.Append(r.topicID, r.partition, out)
+		appendAt(next, out)
 		next += delta + 1
 	}
-	return nil
+	for ; k < len(cuts); k++ {
+		cuts[k] = b.Len()
+	}
+	return cuts, nil
 }

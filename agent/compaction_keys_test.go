@@ -83,7 +83,7 @@ func TestCompactKeys(t *testing.T) {
 			pos := b.Len()
 			r := partRun{entries: []fsm.Entry{{BaseOffset: 0, LastOffset: n - 1, Key: "f", Len: int64(len(data))}},
 				keyed: true, deleteRetentionMs: tt.deleteMs, fromStart: tt.fromStart}
-			if err := compactKeys(context.Background(), read, b, r, now); err != nil {
+			if _, err := compactKeys(context.Background(), read, b, r, now); err != nil {
 				t.Fatal(err)
 			}
 			end := b.Len()

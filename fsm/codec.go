@@ -29,7 +29,7 @@ var codecs = map[CommandType]codec{
 	CmdCreateTopic:       jsonCodec[CreateTopic](),
 	CmdDeleteTopic:       jsonCodec[DeleteTopic](),
 	CmdCreatePartitions:  jsonCodec[CreatePartitions](),
-	CmdCommitFile:        {version: 1, encode: encodeCommitFile, decode: decodeCommitFile},
+	CmdCommitFile:        {version: 2, encode: encodeCommitFile, decode: decodeCommitFile},
 	CmdInitProducerID:    jsonCodec[InitProducerID](),
 	CmdForgetFiles:       {version: 1, encode: encodeForgetFiles, decode: decodeForgetFiles},
 	CmdCommitOffsets:     {version: 1, encode: encodeCommitOffsets, decode: decodeCommitOffsets},
@@ -37,7 +37,7 @@ var codecs = map[CommandType]codec{
 	CmdDeleteOffsets:     jsonCodec[DeleteOffsets](),
 	CmdAlterTopicConfigs: jsonCodec[AlterTopicConfigs](),
 	CmdTrimLog:           jsonCodec[TrimLog](),
-	CmdCompactFiles:      {version: 2, encode: encodeCompactFiles, decode: decodeCompactFiles},
+	CmdCompactFiles:      {version: 3, encode: encodeCompactFiles, decode: decodeCompactFiles},
 }
 
 // Encode returns the Raft log bytes of c, which may be a command value or a

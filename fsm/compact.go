@@ -6,19 +6,21 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// CompactFiles swaps runs of manifest entries for one file that already
-// holds their batches, copied byte for byte (compaction). For each run the
-// entries covering FirstOffset..LastOffset are replaced by one entry naming
-// [Pos, Pos+Len) of Key. A run must start and end exactly on the current
-// entries' boundaries; otherwise the proposer's view is stale (retention or
-// another compaction changed the partition meanwhile) and the whole command
-// is refused without any change. Old files left without references die at
-// NowMs, which the proposer stamps.
+// CompactFiles swaps runs of manifest entries for a file that already holds
+// their batches (compaction). For each run the entries covering
+// FirstOffset..LastOffset are replaced by one entry naming [Pos, Pos+Len) of
+// Key. A partition may have several runs (from version 3 on): they must not
+// overlap, and each becomes its own entry, so a big output file still has
+// entries small enough for a fetch to read whole. A run must start and end
+// exactly on the current entries' boundaries; otherwise the proposer's view
+// is stale (retention or another compaction changed the partition meanwhile)
+// and the whole command is refused without any change. Old files left
+// without references die at NowMs, which the proposer stamps.
 type CompactFiles struct {
 	Key    string // object key of the new file
 	Size   int64  // bytes in the new file
 	NodeID int32  // agent that wrote it
-	Level  int32  // level of the new file (1 for level-0 inputs)
+	Level  int32  // level of the new file (n+1 for level-n inputs)
 	NowMs  int64
 	Runs   []CompactRun
 }
@@ -40,13 +42,17 @@ type CompactRun struct {
 // Type implements Command.
 func (CompactFiles) Type() CommandType { return CmdCompactFiles }
 
-// CompactFiles v2 layout (varints zigzag unless marked u):
+// CompactFiles v3 layout (varints zigzag unless marked u):
 //
 //	key str | size | node | level | now
 //	u run count, then per run:
 //	  16-byte topic id | partition | first | last - first | pos | len | u flags
 //
-// flags bit 0 is AbsoluteOffsets. v1 is v2 without flags.
+// flags bit 0 is AbsoluteOffsets. v2 has the same bytes but a partition may
+// not be named twice: v3 exists so that a replica which would refuse a
+// second run of a partition stops on the unknown version instead of
+// diverging. No v1 or v2 proposer ever named a partition twice, so applying
+// old entries under the v3 rule changes nothing. v1 is v2 without flags.
 
 // minRunBytes is the smallest encoding of one run.
 const minRunBytes = 16 + 5
@@ -121,18 +127,10 @@ func (s *state) compactFiles(index uint64, c CompactFiles) CompactFilesResult {
 	case s.knownFile(c.Key):
 		return compactError(kerr.DuplicateResource, "file %q was committed before", c.Key)
 	}
-	type span struct {
-		p    *partition
-		i, j int
-	}
-	spans := make([]span, len(c.Runs))
-	seen := make(map[PartitionKey]struct{}, len(c.Runs))
-	for n, r := range c.Runs {
+	type span struct{ i, j int } // entries [i, j) of the manifest before any change
+	taken := make(map[PartitionKey][]span, len(c.Runs))
+	for _, r := range c.Runs {
 		k := PartitionKey{TopicID: r.TopicID, Partition: r.Partition}
-		if _, dup := seen[k]; dup {
-			return compactError(kerr.InvalidRequest, "partition %x/%d named twice", r.TopicID, r.Partition)
-		}
-		seen[k] = struct{}{}
 		if r.Len < 0 || (r.Len == 0 && !r.AbsoluteOffsets) || r.Pos < 0 || r.Pos > c.Size-r.Len || r.LastOffset < r.FirstOffset {
 			return compactError(kerr.InvalidRequest, "run of %x/%d: bytes [%d,+%d) outside a %d-byte file or offsets %d..%d reversed",
 				r.TopicID, r.Partition, r.Pos, r.Len, c.Size, r.FirstOffset, r.LastOffset)
@@ -148,17 +146,26 @@ func (s *state) compactFiles(index uint64, c CompactFiles) CompactFilesResult {
 			return compactError(kerr.OffsetOutOfRange, "offsets %d..%d of %x/%d are no longer whole manifest entries",
 				r.FirstOffset, r.LastOffset, r.TopicID, r.Partition)
 		}
-		spans[n] = span{p: p, i: i, j: j}
+		for _, o := range taken[k] {
+			if i < o.j && o.i < j {
+				return compactError(kerr.InvalidRequest, "runs of %x/%d overlap at offsets %d..%d", r.TopicID, r.Partition, r.FirstOffset, r.LastOffset)
+			}
+		}
+		taken[k] = append(taken[k], span{i: i, j: j})
 	}
 
 	res := CompactFilesResult{}
-	for n, r := range c.Runs {
-		sp := spans[n]
+	for _, r := range c.Runs {
+		// Searched again: an earlier run of the same partition may have
+		// shifted the indexes, never the offsets.
+		p := s.partition(r.TopicID, r.Partition)
+		i := p.m.search(r.FirstOffset)
+		j := p.m.search(r.LastOffset) + 1
 		maxTs := int64(-1)
-		for _, e := range sp.p.m.entries[sp.i:sp.j] {
+		for _, e := range p.m.entries[i:j] {
 			maxTs = max(maxTs, e.MaxTimestamp)
 		}
-		removed := sp.p.m.replace(sp.i, sp.j, Entry{
+		removed := p.m.replace(i, j, Entry{
 			BaseOffset:      r.FirstOffset,
 			LastOffset:      r.LastOffset,
 			Key:             c.Key,
@@ -206,33 +213,60 @@ func (f *FSM) Levels() []LevelStat {
 	return kept
 }
 
-// LevelRun returns the oldest run of consecutive entries of a partition
-// whose files are at level: it starts at the first such entry and stops
-// before the first entry of another level or when adding the next entry
-// would exceed maxBytes (it always holds at least one entry when any entry is
-// at level). The compactor proposes CompactFiles for such a run; nil if the
-// partition has none or does not exist.
-func (f *FSM) LevelRun(topicID [16]byte, p int32, level int32, maxBytes int64) []Entry {
+// LevelWindow finds a partition's compaction work at one level. The window
+// is the oldest run of at least minEntries consecutive entries whose files
+// are at level and whose bytes sum to at most maxBytes, taken as long as
+// maxBytes allows; nil if there is none or the partition does not exist.
+// Entries too big to reach minEntries within maxBytes are passed over, so
+// smaller ones after them still get merged. atLevel counts all the
+// partition's entries at level, in a window or not.
+func (f *FSM) LevelWindow(topicID [16]byte, p int32, level int32, minEntries int, maxBytes int64) (window []Entry, atLevel int) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	part := f.s.partition(topicID, p)
 	if part == nil {
-		return nil
+		return nil, 0
 	}
-	var out []Entry
-	var bytes int64
-	for _, e := range part.m.entries {
-		if f.s.files[e.Key].level != level {
-			if out != nil {
-				break
-			}
+	es := part.m.entries
+	at := make([]bool, len(es))
+	for i, e := range es {
+		at[i] = f.s.files[e.Key].level == level
+		if at[i] {
+			atLevel++
+		}
+	}
+	minEntries = max(minEntries, 1)
+	for s := 0; s < len(es) && window == nil; {
+		if !at[s] {
+			s++
 			continue
 		}
-		if out != nil && bytes+e.Len > maxBytes {
-			break
+		e := s // [s, e) is a maximal run at level
+		for e < len(es) && at[e] {
+			e++
 		}
-		out = append(out, e.Entry)
-		bytes += e.Len
+		// Slide [a, b) over the run, b as far as maxBytes allows.
+		b, bytes := s, int64(0)
+		for a := s; a < e; a++ {
+			if b < a {
+				b, bytes = a, 0
+			}
+			for b < e && bytes+es[b].Len <= maxBytes {
+				bytes += es[b].Len
+				b++
+			}
+			if b-a >= minEntries {
+				window = make([]Entry, 0, b-a)
+				for _, x := range es[a:b] {
+					window = append(window, x.Entry)
+				}
+				break
+			}
+			if b > a {
+				bytes -= es[a].Len
+			}
+		}
+		s = e
 	}
-	return out
+	return window, atLevel
 }

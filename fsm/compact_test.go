@@ -32,6 +32,10 @@ func TestCompactFiles(t *testing.T) {
 			[]Entry{{0, 1, "f1", 0, 10, 4000, false}, {2, 5, "c", 8, 20, 4000, false}, {6, 9, "f3", 0, 20, 4000, false}}, []string{"f2"}, 2},
 		{"two partitions kill the shared file", []CompactRun{run(id, 0, 0, 9, 8, 50), run(id, 1, 0, 0, 58, 10)},
 			[]Entry{{0, 9, "c", 8, 50, 4000, false}}, []string{"f2", "f3", "f1"}, 0},
+		{"two runs of one partition stay two entries", []CompactRun{run(id, 0, 4, 9, 38, 30), run(id, 0, 0, 3, 8, 20)},
+			[]Entry{{0, 3, "c", 8, 20, 4000, false}, {4, 9, "c", 38, 30, 4000, false}}, []string{"f2", "f3"}, 1},
+		{"runs of one partition side by side with another's", []CompactRun{run(id, 0, 0, 1, 8, 10), run(id, 1, 0, 0, 18, 10), run(id, 0, 2, 5, 28, 20)},
+			[]Entry{{0, 1, "c", 8, 10, 4000, false}, {2, 5, "c", 28, 20, 4000, false}, {6, 9, "f3", 0, 20, 4000, false}}, []string{"f1", "f2"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,8 +107,12 @@ func TestCompactFilesRefused(t *testing.T) {
 		{"key already dead", func(h *harness) {
 			h.apply(TrimLog{TopicID: id, Partition: 0, NewLogStart: 6, NowMs: 1})
 		}, CompactFiles{Key: "f2", Size: 100, Level: 1, Runs: []CompactRun{run(id, 0, 6, 9, 8, 20)}}, kerr.DuplicateResource.Code},
-		{"partition named twice", nil,
-			CompactFiles{Key: "c", Size: 100, Level: 1, Runs: []CompactRun{run(id, 0, 0, 1, 8, 10), run(id, 0, 2, 3, 18, 10)}}, kerr.InvalidRequest.Code},
+		{"runs of one partition overlap", nil,
+			CompactFiles{Key: "c", Size: 100, Level: 2, Runs: []CompactRun{run(id, 0, 0, 3, 8, 20), run(id, 0, 2, 5, 28, 20)}}, kerr.InvalidRequest.Code},
+		{"one run named twice", nil,
+			CompactFiles{Key: "c", Size: 100, Level: 2, Runs: []CompactRun{run(id, 0, 4, 5, 8, 10), run(id, 0, 4, 5, 18, 10)}}, kerr.InvalidRequest.Code},
+		{"second run of a partition stale", nil,
+			CompactFiles{Key: "c", Size: 100, Level: 2, Runs: []CompactRun{run(id, 0, 0, 3, 8, 20), run(id, 0, 4, 8, 28, 20)}}, kerr.OffsetOutOfRange.Code},
 		{"run outside the file", nil,
 			CompactFiles{Key: "c", Size: 50, Level: 1, Runs: []CompactRun{run(id, 0, 0, 9, 8, 50)}}, kerr.InvalidRequest.Code},
 		{"no runs", nil, CompactFiles{Key: "c", Size: 50, Level: 1}, kerr.InvalidRequest.Code},
@@ -132,32 +140,62 @@ func TestCompactFilesRefused(t *testing.T) {
 	}
 }
 
-func TestLevelRunAndLevels(t *testing.T) {
+func TestLevelWindowAndLevels(t *testing.T) {
 	h, id := trimState(t)
-	if got := h.f.LevelRun(id, 0, 0, 1<<20); len(got) != 4 {
-		t.Fatalf("level-0 run %+v, want all 4 entries", got)
+	// Partition 0: [0-1 f1] [2-3 f1] [4-5 f2] [6-9 f3], 10 bytes each but
+	// the last (20), all level 0.
+	offsets := func(es []Entry) [][2]int64 {
+		var out [][2]int64
+		for _, e := range es {
+			out = append(out, [2]int64{e.BaseOffset, e.LastOffset})
+		}
+		return out
 	}
-	if got := h.f.LevelRun(id, 0, 0, 25); len(got) != 2 || got[1].LastOffset != 3 {
-		t.Fatalf("level-0 run within 25 bytes %+v, want offsets 0-3", got)
+	tests := []struct {
+		name       string
+		level      int32
+		minEntries int
+		maxBytes   int64
+		want       [][2]int64
+		atLevel    int
+	}{
+		{"all of it", 0, 2, 1 << 20, [][2]int64{{0, 1}, {2, 3}, {4, 5}, {6, 9}}, 4},
+		{"as far as the bytes allow", 0, 2, 25, [][2]int64{{0, 1}, {2, 3}}, 4},
+		{"too few entries within the bytes", 0, 3, 25, nil, 4},
+		{"no two entries within the bytes", 0, 2, 15, nil, 4},
+		{"one entry asked for", 0, 1, 15, [][2]int64{{0, 1}}, 4},
+		{"fewer entries than asked", 0, 5, 1 << 20, nil, 4},
+		{"no entry at the level", 1, 1, 1 << 20, nil, 0},
 	}
-	if got := h.f.LevelRun(id, 0, 0, 1); len(got) != 1 {
-		t.Fatalf("run of a 1-byte budget %+v, want the first entry anyway", got)
+	for _, tt := range tests {
+		got, at := h.f.LevelWindow(id, 0, tt.level, tt.minEntries, tt.maxBytes)
+		if !reflect.DeepEqual(offsets(got), tt.want) || at != tt.atLevel {
+			t.Errorf("%s: window %v (%d at level), want %v (%d)", tt.name, offsets(got), at, tt.want, tt.atLevel)
+		}
 	}
-	h.apply(CompactFiles{Key: "c", Size: 100, Level: 1, NowMs: 9, Runs: []CompactRun{run(id, 0, 2, 5, 8, 20)}})
-	if got := h.f.LevelRun(id, 0, 0, 1<<20); len(got) != 1 || got[0].Key != "f1" {
-		t.Fatalf("oldest level-0 run %+v, want only [0-1] before the level-1 entry", got)
+	if got, _ := h.f.LevelWindow(id, 5, 0, 1, 1<<20); got != nil {
+		t.Fatalf("window of a missing partition %+v", got)
 	}
-	if got := h.f.LevelRun(id, 0, 1, 1<<20); len(got) != 1 || got[0].Key != "c" {
-		t.Fatalf("level-1 run %+v", got)
+
+	// A level-1 entry in the middle splits the level-0 entries into two
+	// runs; a window never spans it.
+	h.apply(CompactFiles{Key: "c", Size: 100, Level: 1, NowMs: 9, Runs: []CompactRun{run(id, 0, 2, 3, 8, 10)}})
+	if got, at := h.f.LevelWindow(id, 0, 0, 2, 1<<20); !reflect.DeepEqual(offsets(got), [][2]int64{{4, 5}, {6, 9}}) || at != 3 {
+		t.Fatalf("level-0 window %v (%d at level), want 4..9 after the level-1 entry", offsets(got), at)
 	}
-	if got := h.f.LevelRun(id, 0, 2, 1<<20); got != nil {
-		t.Fatalf("level-2 run %+v, want none", got)
+	if got, at := h.f.LevelWindow(id, 0, 1, 1, 1<<20); len(got) != 1 || got[0].Key != "c" || at != 1 {
+		t.Fatalf("level-1 window %+v (%d)", got, at)
 	}
-	if got := h.f.LevelRun(id, 5, 0, 1<<20); got != nil {
-		t.Fatalf("run of a missing partition %+v", got)
+	// Small entries after big ones: the window starts past the big ones.
+	h.apply(CompactFiles{Key: "c2", Size: 100, Level: 1, NowMs: 9, Runs: []CompactRun{run(id, 0, 4, 5, 0, 90), run(id, 0, 6, 9, 90, 5)}})
+	h.mustCommit("f4", plain(id, 0, 0, 10, 2))
+	h.apply(CompactFiles{Key: "c3", Size: 100, Level: 1, NowMs: 9, Runs: []CompactRun{run(id, 0, 10, 11, 0, 5)}})
+	if got, _ := h.f.LevelWindow(id, 0, 1, 2, 20); !reflect.DeepEqual(offsets(got), [][2]int64{{6, 9}, {10, 11}}) {
+		t.Fatalf("level-1 window %v, want the two small entries after the big ones", offsets(got))
 	}
-	// f1 (30 bytes) and f3 (20) are level 0; f2 died.
-	want := []LevelStat{{Level: 0, Files: 2, Bytes: 50}, {Level: 1, Files: 1, Bytes: 100}}
+
+	// f1 (30 bytes) is level 0; f2 and f3 died.
+	want := []LevelStat{{Level: 0, Files: 1, Bytes: 30}, {Level: 1, Files: 3, Bytes: 300}}
 	if got := h.f.Levels(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("levels %+v, want %+v", got, want)
 	}
@@ -193,5 +231,72 @@ func TestCompactFilesSnapshotRoundTrip(t *testing.T) {
 	}
 	if !slices.EqualFunc(old.DeadFiles(), h.f.DeadFiles(), func(a, b DeadFile) bool { return a == b }) {
 		t.Fatal("dead files differ after a v2 restore")
+	}
+}
+
+// A level-2 output holds several entries of one partition back to back in
+// one file. They stay separate entries (a fetch reads an entry whole) in the
+// manifest, through the Raft command and through a snapshot.
+func TestCompactFilesSeveralEntriesOfOnePartition(t *testing.T) {
+	h, id := trimState(t)
+	cf := CompactFiles{Key: "c", Size: 100, NodeID: 3, Level: 2, NowMs: 77, Runs: []CompactRun{
+		run(id, 0, 0, 3, 8, 20), run(id, 1, 0, 0, 28, 10), run(id, 0, 4, 9, 38, 30),
+	}}
+	b, err := Encode(cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[1] != 3 {
+		t.Fatalf("encoded as version %d, want 3", b[1])
+	}
+	got, err := Decode(b)
+	if err != nil || !reflect.DeepEqual(got, cf) {
+		t.Fatalf("round trip %+v, %v", got, err)
+	}
+	// The same bytes as version 2 (whose proposers named each partition
+	// once) still decode.
+	v2 := CompactFiles{Key: "c", Size: 100, NodeID: 3, Level: 1, NowMs: 77, Runs: cf.Runs[:2]}
+	b2, _ := Encode(v2)
+	b2[1] = 2
+	if got, err := Decode(b2); err != nil || !reflect.DeepEqual(got, v2) {
+		t.Fatalf("v2 decode %+v, %v", got, err)
+	}
+
+	if res := h.apply(cf).(CompactFilesResult); res.ErrorCode != 0 || res.Replaced != 5 {
+		t.Fatalf("result %+v, want 5 entries replaced", res)
+	}
+	want := []Entry{{0, 3, "c", 8, 20, 4000, false}, {4, 9, "c", 38, 30, 4000, false}}
+	if es, _, _ := h.f.Entries(id, 0, 0, 100); !reflect.DeepEqual(es, want) {
+		t.Fatalf("entries %+v, want %+v", es, want)
+	}
+	if f, _ := h.f.File("c"); f.Refs != 3 || f.Level != 2 {
+		t.Fatalf("new file %+v, want 3 refs at level 2", f)
+	}
+	// Entries next to each other in one file are not merged by a later
+	// commit or by a snapshot.
+	h.mustCommit("f4", plain(id, 0, 0, 10, 2))
+	keys := []string{"c", "f1", "f2", "f3", "f4"}
+	before := viewOf(h.f, keys...)
+	restored := New(nil)
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, h.f)))); err != nil {
+		t.Fatal(err)
+	}
+	if after := viewOf(restored, keys...); !reflect.DeepEqual(after, before) {
+		t.Fatalf("restored\n got %+v\nwant %+v", after, before)
+	}
+	if es, _, _ := restored.Entries(id, 0, 0, 100); len(es) != 3 {
+		t.Fatalf("restored entries %+v, want 3", es)
+	}
+
+	// Retention trimming the first entry leaves the file live through the
+	// others; trimming all kills it.
+	h.apply(TrimLog{TopicID: id, Partition: 0, NewLogStart: 4, NowMs: 80})
+	if f, ok := h.f.File("c"); !ok || f.Refs != 2 {
+		t.Fatalf("after trimming one entry: %+v live=%v, want 2 refs", f, ok)
+	}
+	h.apply(TrimLog{TopicID: id, Partition: 0, NewLogStart: 12, NowMs: 81})
+	h.apply(TrimLog{TopicID: id, Partition: 1, NewLogStart: 1, NowMs: 81})
+	if h.f.FileLive("c") {
+		t.Fatal("file still live after every entry was trimmed")
 	}
 }

@@ -228,3 +228,110 @@ func sortByOffset(rs []fetchedRecord) {
 		}
 	}
 }
+
+// TestCompactedTopicThroughLevel2: a compacted topic bigger than one
+// level-1 entry (8 MiB), so its runs stop being rewritten from the start at
+// level 1 and pile up there, then get merged and deduplicated at level 2
+// from the partition's start. Once all its data is at level 2, a full read
+// returns exactly the newest value of every live key at its acked offset,
+// expired tombstones gone, and no entry is bigger than 8 MiB.
+func TestCompactedTopicThroughLevel2(t *testing.T) {
+	const (
+		topic       = "ckeys2"
+		rounds      = 20
+		unique      = 500 // new keys per round, 1 KB values: about 10 MiB in all
+		hot         = 20  // keys rewritten every round
+		maxRunBytes = 8 << 20
+	)
+	ta := startAgent(t, compactionConfig(t, 2, nil))
+	cl := ta.client(manualPartitioner(), kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(4<<20))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	resp, err := adm.CreateTopics(ctx, 1, 1, map[string]*string{
+		"cleanup.policy": strp("compact"), "delete.retention.ms": strp("0"),
+	}, topic)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	latest := map[string]fetchedRecord{}
+	produce := func(recs ...*kgo.Record) {
+		t.Helper()
+		res := cl.ProduceSync(ctx, recs...)
+		if err := res.FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		for _, r := range res {
+			k := string(r.Record.Key)
+			if r.Record.Value == nil {
+				delete(latest, k)
+			} else {
+				latest[k] = fetchedRecord{offset: r.Record.Offset, key: r.Record.Key, value: r.Record.Value}
+			}
+		}
+	}
+	round := 0
+	for ; round < rounds; round++ {
+		recs := make([]*kgo.Record, 0, unique+hot+3)
+		for i := range unique {
+			recs = append(recs, &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "u%03d-%04d", round, i), Value: fmt.Appendf(nil, "%01000d", round*unique+i)})
+		}
+		for h := range hot {
+			recs = append(recs, &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "hot%02d", h), Value: fmt.Appendf(nil, "hot%02d-%03d", h, round)})
+		}
+		if round >= 10 { // tombstones for some keys of an older round
+			for i := range 3 {
+				recs = append(recs, &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "u%03d-%04d", round-10, i)})
+			}
+		}
+		produce(recs...)
+	}
+	id := topicIDOf(t, ta, topic)
+
+	// Wait until every entry is at level 2. A lone level-0 or level-1 entry
+	// is below the fan-in and would wait forever: when compaction is idle,
+	// give it a partner, one more value of a hot key.
+	waitFor(t, 90*time.Second, "all of the topic's data at level 2", func() bool {
+		l0, l1 := levelFiles(ta, 0), levelFiles(ta, 1)
+		if l0 == 0 && l1 == 0 {
+			return true
+		}
+		if (l0 == 1 || l0 == 0 && l1 == 1) && scrape(t, ta)("wisp_compaction_in_flight", "", "") == 0 {
+			produce(&kgo.Record{Topic: topic, Key: []byte("hot00"), Value: fmt.Appendf(nil, "hot00-%03d", round)})
+			round++
+		}
+		time.Sleep(100 * time.Millisecond)
+		return false
+	})
+	es, info, _ := ta.Metadata().Entries(id, 0, 0, 1<<20)
+	files := map[string]bool{}
+	for _, e := range es {
+		if e.Len > maxRunBytes {
+			t.Fatalf("entry %d..%d is %d bytes, over %d", e.BaseOffset, e.LastOffset, e.Len, maxRunBytes)
+		}
+		files[e.Key] = true
+	}
+	if len(es) < 2 {
+		t.Fatalf("%d entries for more than 8 MiB of live records", len(es))
+	}
+
+	var want []fetchedRecord
+	for _, r := range latest {
+		want = append(want, r)
+	}
+	sortByOffset(want)
+	got := rawReadAll(t, cl, topic, id, info.HighWatermark)
+	if len(got) != len(want) {
+		t.Fatalf("read %d records, want %d (one per live key)", len(got), len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.offset != w.offset || string(g.key) != string(w.key) || string(g.value) != string(w.value) {
+			t.Fatalf("record %d: got %q=%q at %d, want %q=%q at %d", i, g.key, g.value, g.offset, w.key, w.value, w.offset)
+		}
+	}
+	t.Logf("%d live keys of %d records produced, in %d level-2 entries across %d files", len(want), info.HighWatermark, len(es), len(files))
+}

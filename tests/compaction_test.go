@@ -2,10 +2,12 @@ package tests
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,18 +138,23 @@ func levelFiles(ta *testAgent, level int32) int {
 	return 0
 }
 
-// TestCompactionShrinksObjectCountKeepsRecords: 100,000 small records over
-// hundreds of flushes, then compaction. The data files in the bucket fall by
-// at least 10x, and a full read returns the same records at the same offsets
-// as before. GETs are slowed to an object store's latency so the logged
-// catch-up throughput shows what the object count costs a reader.
+// TestCompactionShrinksObjectCountKeepsRecords is the scale test: 1,000,000
+// records of 100-byte values produced over hundreds of flushes, then
+// compaction through both levels. The data files in the bucket fall by at
+// least 10x, level 2 holds several entries of a partition per file, no
+// entry outgrows maxRunBytes, and a full read returns byte-identical
+// records at the same offsets as before (and as acked). GETs are slowed to
+// an object store's latency so the logged catch-up throughput shows what the
+// object count costs a reader.
 func TestCompactionShrinksObjectCountKeepsRecords(t *testing.T) {
 	const (
-		topic      = "compacted"
-		partitions = 4
-		rounds     = 250
-		perRound   = 400
-		getLatency = 10 * time.Millisecond
+		topic       = "compacted"
+		partitions  = 4
+		rounds      = 400
+		perRound    = 2500
+		fanIn       = 4
+		getLatency  = 10 * time.Millisecond
+		maxRunBytes = 8 << 20 // agent/compaction.go
 	)
 	var st objstore.Store
 	cfg := compactionConfig(t, 0, nil)
@@ -162,9 +169,27 @@ func TestCompactionShrinksObjectCountKeepsRecords(t *testing.T) {
 	createTopic(t, cl, topic, partitions)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+
+	// Every acked record, by partition in offset order.
+	acked := map[int32][]recordDigest{}
 	began := time.Now()
-	if err := produceRounds(ctx, cl, topic, partitions, rounds, perRound); err != nil {
-		t.Fatalf("produce: %v", err)
+	recs := make([]*kgo.Record, perRound)
+	for r := range rounds {
+		for i := range recs {
+			recs[i] = &kgo.Record{Topic: topic, Partition: int32(i) % partitions,
+				Key: fmt.Appendf(nil, "k%d", i%97), Value: fmt.Appendf(nil, "r%05d-i%05d-%086d", r, i, r*perRound+i)}
+		}
+		res := cl.ProduceSync(ctx, recs...)
+		if err := res.FirstErr(); err != nil {
+			t.Fatalf("produce round %d: %v", r, err)
+		}
+		for _, pr := range res {
+			rec := pr.Record
+			acked[rec.Partition] = append(acked[rec.Partition], recordDigest{rec.Offset, digestOf(rec.Key, rec.Value, rec.Timestamp, rec.Headers)})
+		}
+	}
+	for p := range acked {
+		slices.SortFunc(acked[p], func(a, b recordDigest) int { return cmp.Compare(a.offset, b.offset) })
 	}
 	t.Logf("produced %d records in %d acked rounds in %s", rounds*perRound, rounds, time.Since(began).Round(time.Millisecond))
 	before := len(dataFiles(t, st))
@@ -177,50 +202,139 @@ func TestCompactionShrinksObjectCountKeepsRecords(t *testing.T) {
 	id := topicIDOf(t, ta, topic)
 	size := float64(manifestBytes(ta, id, partitions)) / (1 << 20)
 	gets := ta.StoreStats()[objstore.OpGet].Requests
-	want, secs := readEverything(t, ta, topic, partitions)
+	want, secs := digestEverything(t, ta, topic, partitions)
 	gets = ta.StoreStats()[objstore.OpGet].Requests - gets
-	n := 0
-	for _, rs := range want {
-		n += len(rs)
-	}
-	if n != rounds*perRound {
-		t.Fatalf("read %d records, produced %d", n, rounds*perRound)
-	}
+	sameDigestsAt(t, "read before compaction vs acks", acked, want)
 	t.Logf("before compaction: %d data files; full catch-up read of %d records (%.1f MiB) with %d GETs (%s each) in %.2fs = %.1f MiB/s",
-		before, n, size, gets, getLatency, secs, size/secs)
+		before, rounds*perRound, size, gets, getLatency, secs, size/secs)
 
-	ta.cfg.CompactionFanIn = 8
+	ta.cfg.CompactionFanIn = fanIn
 	ta = ta.restart()
-	waitFor(t, 60*time.Second, "compaction to shrink the bucket tenfold", func() bool {
-		return len(dataFiles(t, st))*10 <= before
+	began = time.Now()
+	var m func(name, label, value string) float64
+	waitFor(t, 90*time.Second, "compaction through level 2 to finish and the replaced files to go", func() bool {
+		if levelFiles(ta, 0) != 0 || levelFiles(ta, 2) == 0 || len(ta.Metadata().DeadFiles()) != 0 {
+			return false
+		}
+		m = scrape(t, ta)
+		return m("wisp_compaction_backlog_entries", "level", "0") == 0 && m("wisp_compaction_backlog_entries", "level", "1") == 0 &&
+			m("wisp_compaction_in_flight", "", "") == 0
 	})
+	compactSecs := time.Since(began).Seconds()
 	after := len(dataFiles(t, st))
-	if levelFiles(ta, 0) != 0 || levelFiles(ta, 1) == 0 {
-		t.Fatalf("levels after compaction: %+v", ta.Metadata().Levels())
+	if after*10 > before {
+		t.Fatalf("%d data files after compaction, %d before: want at least 10x fewer", after, before)
 	}
-	m := scrape(t, ta)
-	if got := m("wisp_level_files", "level", "0"); got != 0 {
-		t.Fatalf("wisp_level_files{level=0} = %v after compaction", got)
+	for _, l := range ta.Metadata().Levels() {
+		lv := strconv.Itoa(int(l.Level))
+		if got := m("wisp_level_files", "level", lv); got != float64(l.Files) {
+			t.Fatalf("wisp_level_files{level=%s} = %v, metadata has %v", lv, got, l.Files)
+		}
 	}
-	if got, want := m("wisp_level_files", "level", "1"), float64(levelFiles(ta, 1)); got != want {
-		t.Fatalf("wisp_level_files{level=1} = %v, metadata has %v", got, want)
-	}
-	if got := m("wisp_level_bytes", "level", "1"); got < float64(manifestBytes(ta, topicIDOf(t, ta, topic), partitions)) {
-		t.Fatalf("wisp_level_bytes{level=1} = %v, less than the data it holds", got)
-	}
-	if m("wisp_compaction_runs_total", "", "") < 1 || m("wisp_compaction_bytes_rewritten_total", "", "") < float64(manifestBytes(ta, topicIDOf(t, ta, topic), partitions)) {
+	if m("wisp_compaction_runs_total", "", "") < 2 || m("wisp_compaction_bytes_rewritten_total", "", "") < float64(manifestBytes(ta, id, partitions)) {
 		t.Fatalf("compaction counters: %v runs, %v bytes", m("wisp_compaction_runs_total", "", ""), m("wisp_compaction_bytes_rewritten_total", "", ""))
+	}
+	// Level 2 packs several entries of a partition into a file, none
+	// bigger than a fetch can sensibly read whole.
+	entries, multi := 0, false
+	for p := range int32(partitions) {
+		es, _, _ := ta.Metadata().Entries(id, p, 0, 1<<20)
+		perFile := map[string]int{}
+		for _, e := range es {
+			if e.Len > maxRunBytes {
+				t.Fatalf("partition %d: entry %d..%d is %d bytes, over %d", p, e.BaseOffset, e.LastOffset, e.Len, maxRunBytes)
+			}
+			perFile[e.Key]++
+			if perFile[e.Key] > 1 {
+				f, _ := ta.Metadata().File(e.Key)
+				multi = multi || f.Level == 2
+			}
+		}
+		entries += len(es)
+	}
+	if !multi {
+		t.Fatal("no level-2 file holds two entries of one partition")
 	}
 
 	ta.cfg.CompactionFanIn = 0 // the read below sees exactly the compacted files
 	ta = ta.restart()
 	gets = ta.StoreStats()[objstore.OpGet].Requests
-	got, secs := readEverything(t, ta, topic, partitions)
+	got, secs := digestEverything(t, ta, topic, partitions)
 	gets = ta.StoreStats()[objstore.OpGet].Requests - gets
-	sameRecordsAt(t, want, got)
-	size = float64(manifestBytes(ta, id, partitions)) / (1 << 20)
+	sameDigestsAt(t, "read after compaction vs before", want, got)
+	t.Logf("compaction took %.1fs; levels %+v; %d manifest entries", compactSecs, ta.Metadata().Levels(), entries)
 	t.Logf("after compaction: %d data files (%dx fewer); full catch-up read (%.1f MiB) with %d GETs (%s each) in %.2fs = %.1f MiB/s",
 		after, before/max(after, 1), size, gets, getLatency, secs, size/secs)
+}
+
+// TestCompactionLevel2WhileProducing: compaction runs while a producer
+// writes for several collector passes. Each pass turns the new flushes into
+// one level-1 file; level 2 merges those in turn, so the live files stay few
+// however long the producer runs, and every acked record reads back at its
+// offset.
+func TestCompactionLevel2WhileProducing(t *testing.T) {
+	const (
+		topic      = "steady"
+		partitions = 2
+		fanIn      = 3
+	)
+	var st objstore.Store
+	ta := startAgent(t, compactionConfig(t, fanIn, &st))
+	cl := ta.client(manualPartitioner())
+	createTopic(t, cl, topic, partitions)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	type at struct {
+		p   int32
+		off int64
+	}
+	acked := map[at]string{}
+	r := 0
+	produce := func() {
+		t.Helper()
+		recs := make([]*kgo.Record, 10)
+		for i := range recs {
+			recs[i] = &kgo.Record{Topic: topic, Partition: int32(i % partitions), Value: fmt.Appendf(nil, "r%04d-i%d", r, i)}
+		}
+		res := cl.ProduceSync(ctx, recs...)
+		if err := res.FirstErr(); err != nil {
+			t.Fatalf("produce round %d: %v", r, err)
+		}
+		for _, pr := range res {
+			acked[at{pr.Record.Partition, pr.Record.Offset}] = string(pr.Record.Value)
+		}
+		r++
+	}
+	// Until level 2 has merged level-1 files twice over (each level-2 run
+	// takes fanIn of them), keep producing; meanwhile the live files stay
+	// bounded.
+	waitFor(t, 45*time.Second, "level 2 to merge level-1 files twice", func() bool {
+		produce()
+		if n := levelFiles(ta, 1); n > fanIn*partitions {
+			t.Fatalf("%d live level-1 files: level 2 is not merging them (levels %+v)", n, ta.Metadata().Levels())
+		}
+		return levelFiles(ta, 2) >= 2
+	})
+	levels := ta.Metadata().Levels()
+	flushes := scrape(t, ta)("wisp_flush_files_total", "", "")
+	waitFor(t, 10*time.Second, "replaced files to be deleted", func() bool { return len(ta.Metadata().DeadFiles()) == 0 })
+	live := len(dataFiles(t, st))
+	if live*5 > int(flushes) {
+		t.Fatalf("%d data files in the bucket after %v flushes, want at most a fifth", live, flushes)
+	}
+	got := consumeToEnd(t, ta.AdvertisedAddr(), topic, 30*time.Second)
+	seen := map[at]bool{}
+	for _, rec := range got {
+		k := at{rec.Partition, rec.Offset}
+		if seen[k] || acked[k] != string(rec.Value) {
+			t.Fatalf("partition %d offset %d: %q (read before: %v), acked %q", k.p, k.off, rec.Value, seen[k], acked[k])
+		}
+		seen[k] = true
+	}
+	if len(seen) != len(acked) {
+		t.Fatalf("read %d records, %d acked", len(seen), len(acked))
+	}
+	t.Logf("%d acked rounds, %v flushes, %d data files in the bucket; levels %+v", r, flushes, live, levels)
 }
 
 // TestCompactionWhileConsumingAndRetention: a consumer reads while the
@@ -321,7 +435,9 @@ type failCompactionPuts struct {
 	failing atomic.Bool
 }
 
-func isCompactionOutput(key string) bool { return strings.Contains(key, "-L1-") }
+func isCompactionOutput(key string) bool {
+	return strings.Contains(key, "-L1-") || strings.Contains(key, "-L2-")
+}
 
 func (s *failCompactionPuts) Put(ctx context.Context, key string, data []byte) error {
 	if err := s.Store.Put(ctx, key, data); err != nil {
@@ -393,7 +509,13 @@ func TestCompactionInterruptedLeavesOrphan(t *testing.T) {
 // histogram's sample count.
 func scrape(t testing.TB, ta *testAgent) func(name, label, value string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + ta.HTTPAddr() + "/metrics")
+	return scrapeHTTP(t, ta.HTTPAddr())
+}
+
+// scrapeHTTP is scrape for the agent whose HTTP listener is at addr.
+func scrapeHTTP(t testing.TB, addr string) func(name, label, value string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
