@@ -40,7 +40,8 @@ type Agent struct {
 	flusher *Flusher
 	kafka   *kafka.Server
 
-	kafkaLn   net.Listener
+	kafkaLn   net.Listener     // the first Kafka listener (KafkaAddr)
+	kafkaLns  []*kafkaListener // every Kafka listener, with its security (listeners.go)
 	httpLn    net.Listener
 	httpSrv   *http.Server
 	advertise kafka.Broker
@@ -49,6 +50,10 @@ type Agent struct {
 	gossip  *gossip.Gossip
 	peers   *cache.PeerSet
 	stopBG  context.CancelFunc // membership and GC loops
+
+	ops opsState // console, JSON API and traffic metrics
+
+	httpAuth *httpAuth // verifies agent-to-agent HTTP requests (clusterauth.go)
 
 	ready        atomic.Bool
 	shutdownOnce sync.Once
@@ -65,6 +70,7 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	}
 	// a is not the named result: returning nil must not hide it from undo.
 	a := &Agent{cfg: cfg, log: cfg.Logger}
+	a.initOps()
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -81,6 +87,8 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		return nil, err
 	}
 	a.log = a.log.With("node", a.nodeID)
+	warnUnauthenticated(&a.cfg, a.log)
+	a.httpAuth = newHTTPAuth(&a.cfg, a.log.With("component", "clusterauth"))
 
 	raw, err := objstore.Open(ctx, cfg.BucketURL)
 	if err != nil {
@@ -97,23 +105,33 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	}
 	// Counting sits under Retrying so every attempt is counted: the
 	// request economy is what the bucket bills.
-	a.store = objstore.NewCounting(raw)
+	a.store = objstore.NewCounting(a.timeStore(raw))
 	store := objstore.NewRetrying(a.store, objstore.RetryConfig{}, a.log.With("component", "objstore"))
 
-	if a.kafkaLn, err = net.Listen("tcp", cfg.KafkaAddr); err != nil {
-		return nil, &FlagError{Flag: "kafka-addr", Err: err}
+	kafkaTLS, err := cfg.kafkaTLS()
+	if err != nil {
+		return nil, err
 	}
-	undo = append(undo, func() { a.kafkaLn.Close() })
+	if err := a.bindKafka(kafkaTLS); err != nil {
+		return nil, err
+	}
+	undo = append(undo, a.closeKafkaListeners)
 	if a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, &FlagError{Flag: "http-addr", Err: err}
 	}
 	if cfg.PeerFilter != nil {
 		a.httpLn = &filteredListener{Listener: a.httpLn, blocked: cfg.PeerFilter}
 	}
-	undo = append(undo, func() { a.httpLn.Close() })
-	if a.advertise, err = advertised(cfg.AdvertiseAddr, a.kafkaLn.Addr().String()); err != nil {
-		return nil, &FlagError{Flag: "advertise-addr", Err: err}
+	httpTLS, err := cfg.httpTLS()
+	if err != nil {
+		a.httpLn.Close()
+		return nil, err
 	}
+	if httpTLS != nil {
+		a.httpLn = newSniffListener(a.httpLn, httpTLS)
+	}
+	undo = append(undo, func() { a.httpLn.Close() })
+	a.advertise = a.kafkaLns[0].advertise
 	a.advertise.NodeID = a.nodeID
 
 	a.fsm = fsm.New(a.log.With("component", "fsm"))
@@ -162,6 +180,9 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 	if err := a.initCluster(ctx); err != nil {
 		return nil, err
 	}
+	if err := a.seedUsers(ctx); err != nil {
+		return nil, err
+	}
 
 	// The shared read cache: every (file, 4 MiB block) has one owning agent
 	// in this zone, so N readers of a block cost one GET.
@@ -205,6 +226,11 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		defer a.wg.Done()
 		gc.run(bg)
 	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.sampleLoop(bg)
+	}()
 
 	a.kafka = kafka.NewServer(kafka.Config{
 		NodeID:            a.nodeID,
@@ -213,21 +239,37 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		MaxRequestBytes:   cfg.MaxRequestBytes,
 		AutoCreateTopics:  cfg.AutoCreateTopics,
 		DefaultPartitions: cfg.DefaultPartitions,
-	}, (*backend)(a), a.log.With("component", "kafka"))
-	a.httpSrv = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 
-	a.wg.Add(2)
-	go func() {
-		defer a.wg.Done()
-		a.kafka.Serve(a.kafkaLn)
-	}()
+		MaxConnections:         cfg.MaxConnections,
+		RequestReadTimeout:     cfg.RequestReadTimeout,
+		ConnectionsMaxIdle:     cfg.ConnectionsMaxIdle,
+		MaxPendingRequestBytes: cfg.MaxPendingRequestBytes,
+
+		Security: kafka.SecurityConfig{
+			SASLMechanisms:  cfg.SASLMechanisms,
+			SessionLifetime: cfg.SASLSessionLifetime,
+			Authorizer:      cfg.Authorizer,
+			SuperUsers:      cfg.SuperUsers,
+		},
+	}, (*backend)(a), a.log.With("component", "kafka"))
+	a.startTxnReaper(bg) // transaction timeouts, on the leader
+	a.metrics.reg.MustRegister(&securityCollector{a})
+	a.httpSrv = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	if httpTLS != nil {
+		a.httpSrv.Handler = requireTLS(a.httpSrv.Handler)
+	}
+
+	a.serveKafka()
+	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		if err := a.httpSrv.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("http server stopped", "err", err)
 		}
 	}()
-	if err := a.gossip.UpdateMeta(a.meta(false)); err != nil {
+	if err := a.gossip.UpdateMeta(a.meta(false)); errors.Is(err, gossip.ErrBroadcastPending) {
+		a.log.Warn("gossip broadcast of this agent's address is slow; peers will learn it by push/pull", "err", err)
+	} else if err != nil {
 		return nil, fmt.Errorf("advertise this agent over gossip: %w", err)
 	}
 	a.ready.Store(true)
@@ -299,7 +341,8 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 		if err := a.gossip.UpdateMeta(a.meta(true)); err != nil {
 			a.log.Warn("could not advertise leaving", "err", err)
 		}
-		a.kafkaLn.Close()
+		a.closeKafkaListeners()
+		a.closeAdmin()
 		if err := a.flusher.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
@@ -408,6 +451,8 @@ func (a *Agent) startGossip(ctx context.Context) (*gossip.Gossip, error) {
 			return nil, &FlagError{Flag: "gossip-key", Err: err}
 		}
 		gc.SecretKey = key
+	} else if a.cfg.ClusterSecret != "" {
+		gc.SecretKey = deriveKey(a.cfg.ClusterSecret, purposeGossip)
 	}
 	gc.Meta = a.meta(false)
 	gc.Meta.KafkaAddr = ""
@@ -434,9 +479,11 @@ func (a *Agent) meta(leaving bool) gossip.Meta {
 		RaftAddr:  string(a.raft.transport.LocalAddr()),
 		HTTPAddr:  a.httpAdvertise(),
 		AZ:        a.cfg.AZ,
+		StartedMs: a.ops.started.UnixMilli(),
+		Listeners: a.listenerAddrs(),
 	}
 	if leaving {
-		m.KafkaAddr = ""
+		m.KafkaAddr, m.Listeners = "", nil
 		m.Roles = []string{roleLeaving}
 	}
 	return m
@@ -518,8 +565,9 @@ func (a *Agent) IsLeader() bool { return a.raft.raft.State() == raft.Leader }
 func (a *Agent) Crash() {
 	a.shutdownOnce.Do(func() {
 		a.ready.Store(false)
+		a.closeAdmin()
 		a.gossip.Shutdown()
-		a.kafkaLn.Close()
+		a.closeKafkaListeners()
 		a.httpLn.Close()
 		a.httpSrv.Close()
 		a.raft.raft.Shutdown().Error()

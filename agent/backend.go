@@ -19,12 +19,24 @@ func (b *backend) Apply(ctx context.Context, cmd fsm.Command) (any, error) {
 	return b.raft.apply(ctx, cmd)
 }
 
+// Append and ReadAt are where the console's and /metrics' produce and fetch
+// throughput and latency are observed (see api_samples.go).
 func (b *backend) Append(ctx context.Context, batches []kafka.ProduceBatch) (kafka.Ticket, error) {
-	return b.flusher.Append(ctx, batches)
+	start := time.Now()
+	t, err := b.flusher.Append(ctx, batches)
+	if err != nil {
+		return t, err
+	}
+	return (*Agent)(b).observeProduce(t, batches, start), nil
 }
 
 func (b *backend) ReadAt(ctx context.Context, key string, off, n int64) ([]byte, error) {
-	return b.cache.ReadAt(ctx, key, off, n)
+	start := time.Now()
+	data, err := b.cache.ReadAt(ctx, key, off, n)
+	if err == nil {
+		(*Agent)(b).observeFetchRead(data, start)
+	}
+	return data, err
 }
 
 func (b *backend) SyncMetadata(ctx context.Context) error {
@@ -34,3 +46,7 @@ func (b *backend) SyncMetadata(ctx context.Context) error {
 }
 
 func (b *backend) Brokers() []kafka.Broker { return peers{b.gossip}.brokers() }
+
+func (b *backend) BrokersOn(listener string) []kafka.Broker {
+	return peers{b.gossip}.brokersOn(listener)
+}

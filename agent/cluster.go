@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"strconv"
 	"sync"
@@ -42,28 +41,9 @@ func (p peers) httpAddr(nodeID int32) (string, bool) {
 	return m.Meta.HTTPAddr, true
 }
 
-// brokers lists the live agents that serve Kafka, sorted by node id.
-func (p peers) brokers() []kafka.Broker {
-	var out []kafka.Broker
-	for _, m := range p.g.Members() {
-		if m.Meta.KafkaAddr == "" {
-			continue // not serving yet
-		}
-		host, portStr, err := net.SplitHostPort(m.Meta.KafkaAddr)
-		if err != nil {
-			continue
-		}
-		port, _ := strconv.Atoi(portStr)
-		b := kafka.Broker{NodeID: m.Meta.NodeID, Host: host, Port: int32(port)}
-		if m.Meta.AZ != "" {
-			az := m.Meta.AZ
-			b.Rack = &az
-		}
-		out = append(out, b)
-	}
-	slices.SortFunc(out, func(a, b kafka.Broker) int { return int(a.NodeID) - int(b.NodeID) })
-	return out
-}
+// brokers lists the live agents that serve Kafka, sorted by node id, at
+// their main (first listener's) address.
+func (p peers) brokers() []kafka.Broker { return p.brokersOn("") }
 
 // bootstrapExpected waits until gossip shows expect agents, then, if this
 // agent is among the expect lowest node ids, bootstraps Raft with exactly

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wisp-stream/wisp/kafka"
 	"github.com/wisp-stream/wisp/objstore"
 )
 
@@ -29,7 +30,8 @@ type Config struct {
 	// AdvertiseAddr is the host:port clients are told to dial. Empty means
 	// KafkaAddr, with an unspecified host replaced by the machine's hostname.
 	AdvertiseAddr string
-	// HTTPAddr serves /healthz, /readyz and /metrics.
+	// HTTPAddr serves the console (/), its JSON API (/api/v1/), /metrics,
+	// /healthz and /readyz, and agent-to-agent traffic.
 	HTTPAddr string
 	// BucketURL names the object store: file:///path, mem://name, s3://...
 	BucketURL string
@@ -58,9 +60,10 @@ type Config struct {
 	OrphanScanInterval time.Duration
 	OrphanGrace        time.Duration
 	DeadFileGrace      time.Duration
-	// CompactionFanIn is how many level-0 entries a partition must have
-	// before compaction merges them into one level-1 file; 0 disables
-	// compaction (see CompactionConfig).
+	// CompactionFanIn is how many entries of one level a partition must
+	// have before compaction merges them into the next level (level-0
+	// flushes into level 1, level 1 into level 2); 0 disables compaction
+	// (see CompactionConfig).
 	CompactionFanIn int
 	// RaftTimeoutScale multiplies Raft's heartbeat/election timeouts; tests
 	// use a value below 1 to elect faster.
@@ -88,6 +91,43 @@ type Config struct {
 	AZ string
 	// GossipFast selects short gossip timers (tests).
 	GossipFast bool
+
+	// Prices estimates what the bucket bills for requests; the console and
+	// /api/v1/objstore show the cost per day at these prices.
+	Prices Prices
+	// Pprof serves net/http/pprof under /debug/pprof/ on the HTTP listener,
+	// for profiling (wisp bench saves CPU and allocation profiles with it).
+	Pprof bool
+
+	// ClusterSecret authenticates agent-to-agent traffic (gossip, Raft,
+	// internal HTTP) when set; every agent needs the same one. It may come
+	// from ClusterSecretFile instead (see clusterauth.go).
+	ClusterSecret     string
+	ClusterSecretFile string
+
+	// Kafka connection limits (see kafka/limits.go).
+	MaxConnections         int
+	RequestReadTimeout     time.Duration
+	ConnectionsMaxIdle     time.Duration
+	MaxPendingRequestBytes int64
+
+	// Kafka security (listeners.go, tls.go): the listeners and their
+	// security protocols, TLS certificates, SASL and the authorizer.
+	Listeners           []string // NAME://host:port; empty: one listener on KafkaAddr
+	AdvertiseListeners  []string // NAME://host:port clients of listener NAME dial
+	ListenerProtocolMap []string // NAME:PROTOCOL for listener names that are not protocols
+	TLSCert, TLSKey     string   // PEM files of the SSL/SASL_SSL listeners (and HTTPS)
+	TLSCA               string   // PEM bundle verifying Kafka client certificates
+	TLSClientAuth       string   // none, requested or required ("" is required with TLSCA)
+	// DisableHTTPTLS keeps the HTTP listener plain even with a certificate;
+	// HTTPTLSCert/Key give it a certificate other than TLSCert/Key.
+	DisableHTTPTLS          bool
+	HTTPTLSCert, HTTPTLSKey string
+	SASLMechanisms          []string      // PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+	SASLUsersFile           string        // user:password lines seeded as SCRAM credentials
+	SASLSessionLifetime     time.Duration // KIP-368 re-authentication; 0: sessions never expire
+	Authorizer              bool          // enforce ACLs on every request
+	SuperUsers              []string      // principals allowed everything, e.g. User:admin
 
 	// PeerFilter, when set, drops agent-to-agent traffic with the peers it
 	// names: the network fault seam of partition tests.
@@ -123,6 +163,12 @@ func DefaultConfig() Config {
 		BootstrapExpect:    1,
 		RaftVoters:         3,
 		DeadTimeout:        time.Minute,
+		Prices:             DefaultPrices(),
+
+		MaxConnections:         kafka.DefaultMaxConnections,
+		RequestReadTimeout:     kafka.DefaultRequestReadTimeout,
+		ConnectionsMaxIdle:     kafka.DefaultConnectionsMaxIdle,
+		MaxPendingRequestBytes: kafka.DefaultMaxPendingRequestBytes,
 	}
 }
 
@@ -223,6 +269,21 @@ func (c *Config) Validate() error {
 	}
 	if c.DeadTimeout < time.Second {
 		return bad("dead-timeout", "must be at least 1s, got %s", c.DeadTimeout)
+	}
+	if c.Prices.PutPer1000 < 0 {
+		return bad("price-put-per-1000", "must not be negative, got %v", c.Prices.PutPer1000)
+	}
+	if c.Prices.GetPer1000 < 0 {
+		return bad("price-get-per-1000", "must not be negative, got %v", c.Prices.GetPer1000)
+	}
+	if err := c.validateClusterSecret(); err != nil {
+		return err
+	}
+	if err := c.validateConnLimits(); err != nil {
+		return err
+	}
+	if err := c.validateSecurity(); err != nil {
+		return err
 	}
 	if c.RaftTimeoutScale <= 0 {
 		c.RaftTimeoutScale = 1

@@ -49,6 +49,7 @@ type Flusher struct {
 	buffered  int64
 	freed     chan struct{} // closed and replaced whenever buffered drops
 	closed    bool
+	lastEarly time.Time // last seal brought forward for records that had waited in a client
 	queue     chan *pendingFile
 	puts      chan struct{} // upload slots
 	loopDone  chan struct{}
@@ -59,8 +60,15 @@ type pendingFile struct {
 	seq     uint64
 	b       *datafile.Builder
 	metas   []fsm.BatchMeta
+	ends    []fsm.TxnEnd // transactions completed by markers in this file
 	tickets []*ticket
 	bytes   int64
+
+	// timer seals the file at deadline: Interval after its first batch
+	// (natural), or earlier for records that waited in their client.
+	timer    *time.Timer
+	deadline time.Time
+	natural  time.Time
 
 	key     string
 	data    []byte
@@ -131,13 +139,17 @@ func (f *Flusher) Append(ctx context.Context, batches []kafka.ProduceBatch) (kaf
 	if f.closed {
 		return nil, errShuttingDown
 	}
+	now := time.Now()
 	if f.cur == nil {
-		f.cur = &pendingFile{b: datafile.NewBuilder()}
-		cur := f.cur
-		time.AfterFunc(f.cfg.Interval, func() {
+		cur := &pendingFile{b: datafile.NewBuilder(), natural: now.Add(f.cfg.Interval), deadline: now.Add(f.cfg.Interval)}
+		f.cur = cur
+		cur.timer = time.AfterFunc(f.cfg.Interval, func() {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if f.cur == cur {
+				if now := time.Now(); now.Before(cur.natural) {
+					f.lastEarly = now
+				}
 				f.sealLocked()
 			}
 		})
@@ -156,7 +168,12 @@ func (f *Flusher) Append(ctx context.Context, batches []kafka.ProduceBatch) (kaf
 			ProducerID:    b.Header.ProducerID,
 			ProducerEpoch: b.Header.ProducerEpoch,
 			BaseSequence:  b.Header.BaseSequence,
+			Transactional: b.Header.Transactional(),
+			Control:       b.Header.Control(),
 		})
+		if b.TxnEnd != nil {
+			cur.ends = append(cur.ends, *b.TxnEnd)
+		}
 	}
 	cur.tickets = append(cur.tickets, t)
 	cur.bytes += size
@@ -166,8 +183,48 @@ func (f *Flusher) Append(ctx context.Context, batches []kafka.ProduceBatch) (kaf
 	}
 	if cur.b.Len() >= f.cfg.MaxBytes {
 		f.sealLocked()
+	} else {
+		f.bringForwardLocked(cur, batches, now)
 	}
 	return t, nil
+}
+
+// bringForwardLocked moves the pending file's deadline to Interval after
+// the oldest record just appended was produced (its batch's first
+// timestamp). A client with all its requests in flight (five, for
+// idempotent producers) holds new records until the file with those
+// requests is acked; without this they would then wait a second interval in
+// the next file, so produce latency would reach twice the interval. When
+// the deadline has passed already, the file is sealed after a short grace,
+// so that the rest of the client's burst (several requests, one batch per
+// partition each) joins it. Timestamps in the future or older than
+// 2 x Interval + 1s (replayed data, skewed clocks) are ignored, and at most
+// one file per Interval is sealed early, so the PUT rate at most doubles.
+func (f *Flusher) bringForwardLocked(cur *pendingFile, batches []kafka.ProduceBatch, now time.Time) {
+	if now.Sub(f.lastEarly) < f.cfg.Interval {
+		return
+	}
+	nowMs := now.UnixMilli()
+	horizon := (2*f.cfg.Interval + time.Second).Milliseconds()
+	oldest := int64(-1)
+	for _, b := range batches {
+		if age := nowMs - b.Header.FirstTimestamp; age >= 0 && age <= horizon && age > oldest {
+			oldest = age
+		}
+	}
+	if oldest < 0 {
+		return
+	}
+	deadline := now.Add(f.cfg.Interval - time.Duration(oldest)*time.Millisecond)
+	if !deadline.Before(cur.deadline) {
+		return
+	}
+	if !deadline.After(now) {
+		f.lastEarly = now
+		deadline = now.Add(min(f.cfg.Interval/10, 5*time.Millisecond))
+	}
+	cur.deadline = deadline
+	cur.timer.Reset(deadline.Sub(now))
 }
 
 // sealLocked moves the pending file into the upload/commit pipeline.
@@ -177,6 +234,9 @@ func (f *Flusher) sealLocked() {
 		return
 	}
 	f.cur = nil
+	if cur.timer != nil {
+		cur.timer.Stop()
+	}
 	f.seq++
 	cur.seq = f.seq
 	cur.putDone = make(chan struct{})
@@ -236,6 +296,7 @@ func (f *Flusher) commitLoop() {
 				NodeID:  f.cfg.NodeID,
 				NowMs:   time.Now().UnixMilli(),
 				Batches: pf.metas,
+				TxnEnds: pf.ends,
 			})
 			cancel()
 			if f.m != nil {

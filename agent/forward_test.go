@@ -28,6 +28,10 @@ func TestEveryFSMResultForwards(t *testing.T) {
 		&fsm.AlterTopicConfigs{Name: "t", Set: map[string]string{"retention.ms": "1"}},
 		&fsm.TrimLog{TopicID: topic, Partition: 0, NewLogStart: 1},
 		&fsm.CompactFiles{Key: "c", Size: 100, Level: 1, NowMs: 1, Runs: []fsm.CompactRun{{TopicID: topic, Partition: 0, FirstOffset: 0, LastOffset: 0, Pos: 8, Len: 70}}},
+		&fsm.UpsertScram{Credentials: []fsm.ScramCredential{{User: "u", Mechanism: fsm.ScramSHA256, Iterations: 4096, Salt: []byte("s"), StoredKey: make([]byte, 32), ServerKey: make([]byte, 32)}}},
+		&fsm.DeleteScram{Keys: []fsm.ScramKey{{User: "u", Mechanism: fsm.ScramSHA256}, {User: "v", Mechanism: fsm.ScramSHA512}}},
+		&fsm.CreateACLs{ACLs: []fsm.ACL{{ResourceType: fsm.ACLResourceTopic, ResourceName: "t", PatternType: fsm.ACLPatternLiteral, Principal: "User:u", Host: "*", Operation: 3, Permission: fsm.ACLPermAllow}}},
+		&fsm.DeleteACLs{Filters: []fsm.ACLFilter{{ResourceType: fsm.ACLResourceAny, PatternType: fsm.ACLPatternAny, Operation: fsm.ACLOpAny, Permission: fsm.ACLPermAny}}},
 		&fsm.DeleteTopic{Name: "t", NowMs: 2},
 		&fsm.ForgetFiles{Keys: []string{"k"}},
 	}

@@ -3,9 +3,11 @@ package agent
 import (
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wisp-stream/wisp/agent/console"
 	"github.com/wisp-stream/wisp/cache"
 )
 
@@ -21,11 +23,23 @@ func (a *Agent) httpHandler() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("POST "+applyPath, a.raft.applyHandler())
-	mux.Handle("POST "+leavePath, a.raft.leaveHandler())
-	mux.Handle("GET "+indexPath, a.raft.indexHandler())
-	mux.Handle(cache.BlockPath, cache.BlockHandler(a.cache))
+	// Agent-to-agent routes: signed with the cluster secret (clusterauth.go).
+	mux.Handle("POST "+applyPath, a.httpAuth.protect("apply", a.raft.applyHandler()))
+	mux.Handle("POST "+leavePath, a.httpAuth.protect("leave", a.raft.leaveHandler()))
+	mux.Handle("GET "+indexPath, a.httpAuth.protect("index", a.raft.indexHandler()))
+	mux.Handle(cache.BlockPath, a.httpAuth.protect("cache", cache.BlockHandler(a.cache)))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
+	a.apiRoutes(mux)
+	ui := console.Handler()
+	mux.Handle("GET /{$}", ui)
+	mux.Handle("GET "+console.AssetPrefix, ui)
+	if a.cfg.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

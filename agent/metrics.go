@@ -2,6 +2,8 @@ package agent
 
 import (
 	"strconv"
+	"strings"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +30,11 @@ type metrics struct {
 	compactBytes   prometheus.Counter
 	compactInputs  prometheus.Counter
 	compactRefused prometheus.Counter
+	compaction     compactionMetrics // gauges, in compaction_metrics.go
+
+	// The Kafka data path's latency (see addTraffic).
+	produceSeconds   prometheus.Histogram
+	fetchReadSeconds prometheus.Histogram
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -45,9 +52,11 @@ func newMetrics(a *Agent) *metrics {
 	m.compactInputs = prometheus.NewCounter(prometheus.CounterOpts{Name: "wisp_compaction_entries_merged_total", Help: "Manifest entries replaced by compaction."})
 	m.compactRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "wisp_compaction_refused_total", Help: "Compaction outputs whose commit was refused as stale (left to the orphan scan)."})
 	m.reg.MustRegister(m.compactRuns, m.compactBytes, m.compactInputs, m.compactRefused)
+	m.compaction = newCompactionMetrics(m.reg)
 	m.reg.MustRegister(m.flushFiles, m.flushBytes, m.flushBatches, m.flushFailures, m.putSeconds, m.commitSeconds, m.buffered,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{a: a})
+	m.addTraffic(a)
 	return m
 }
 
@@ -105,4 +114,75 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descLevelFiles, prometheus.GaugeValue, float64(l.Files), lv)
 		ch <- prometheus.MustNewConstMetric(descLevelBytes, prometheus.GaugeValue, float64(l.Bytes), lv)
 	}
+}
+
+// addTraffic registers the data path's throughput and latency, the bucket's
+// request latency, and the cluster state the console also shows.
+func (m *metrics) addTraffic(a *Agent) {
+	latency := prometheus.ExponentialBuckets(0.0005, 2, 18)
+	m.produceSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wisp_produce_seconds", Help: "Time from a produce request's batches entering the write path to their commit (upload plus Raft); acks=0 requests are not timed.", Buckets: latency})
+	m.fetchReadSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wisp_fetch_read_seconds", Help: "Time to read one manifest entry's batches for a fetch (read cache, peer or bucket); long-poll waiting is not included.", Buckets: latency})
+	tr := &a.ops.traffic
+	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	m.reg.MustRegister(m.produceSeconds, m.fetchReadSeconds, a.ops.storeSeconds,
+		counter("wisp_produce_bytes_total", "Record batch bytes accepted by produce requests on this agent.", &tr.produceBytes),
+		counter("wisp_produce_records_total", "Records accepted by produce requests on this agent.", &tr.produceRecords),
+		counter("wisp_fetch_bytes_total", "Record batch bytes read for fetch requests on this agent.", &tr.fetchBytes),
+		counter("wisp_fetch_records_total", "Records read for fetch requests on this agent.", &tr.fetchRecords),
+		&clusterCollector{a: a})
+}
+
+var (
+	descRaftState   = prometheus.NewDesc("wisp_raft_state", "1 for this agent's current Raft state (leader, follower, candidate, shutdown), 0 for the others.", []string{"state"}, nil)
+	descRaftServers = prometheus.NewDesc("wisp_raft_servers", "Agents in the Raft configuration by suffrage (voter, nonvoter).", []string{"suffrage"}, nil)
+	descRaftVoter   = prometheus.NewDesc("wisp_raft_voter", "1 if this agent is a Raft voter.", nil, nil)
+	descCacheRatio  = prometheus.NewDesc("wisp_cache_hit_ratio", "Read-cache block hits over hits plus misses since start (0 before any read).", nil, nil)
+	descGroups      = prometheus.NewDesc("wisp_groups", "Consumer groups with committed offsets in the metadata (cluster-wide).", nil, nil)
+	descAgents      = prometheus.NewDesc("wisp_agents", "Live agents this agent sees in gossip.", nil, nil)
+)
+
+// clusterCollector reads Raft, cache and group state at scrape time.
+type clusterCollector struct{ a *Agent }
+
+func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRaftState, descRaftServers, descRaftVoter, descCacheRatio, descGroups, descAgents} {
+		ch <- d
+	}
+}
+
+func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
+	a := c.a
+	state := a.raft.raft.State()
+	for _, s := range []raft.RaftState{raft.Leader, raft.Follower, raft.Candidate, raft.Shutdown} {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descRaftState, prometheus.GaugeValue, v, strings.ToLower(s.String()))
+	}
+	if servers, err := a.RaftServers(); err == nil {
+		count := map[string]float64{"voter": 0, "nonvoter": 0}
+		for _, suffrage := range servers {
+			count[suffrage]++
+		}
+		for suffrage, n := range count {
+			ch <- prometheus.MustNewConstMetric(descRaftServers, prometheus.GaugeValue, n, suffrage)
+		}
+		voter := 0.0
+		if servers[strconv.Itoa(int(a.nodeID))] == "voter" {
+			voter = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descRaftVoter, prometheus.GaugeValue, voter)
+	}
+	ratio := 0.0
+	if a.cache != nil {
+		if cs := a.cache.Stats(); cs.Hits+cs.Misses > 0 {
+			ratio = float64(cs.Hits) / float64(cs.Hits+cs.Misses)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descCacheRatio, prometheus.GaugeValue, ratio)
+	ch <- prometheus.MustNewConstMetric(descGroups, prometheus.GaugeValue, float64(len(a.fsm.OffsetGroups())))
+	ch <- prometheus.MustNewConstMetric(descAgents, prometheus.GaugeValue, float64(len(a.gossip.Members())))
 }

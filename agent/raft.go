@@ -30,6 +30,8 @@ type raftNode struct {
 	// existing is true when the data dir already held Raft state: such an
 	// agent never bootstraps, it rejoins what it had.
 	existing bool
+	// auth authenticates Raft streams with the cluster secret; nil without one.
+	auth *authStream
 
 	// peerHTTP finds another agent's HTTP address for forwarding; nil
 	// until gossip is up.
@@ -83,7 +85,13 @@ func openRaft(cfg *Config, nodeID int32, advertiseHost string, f *fsm.FSM, log *
 	if cfg.PeerFilter != nil {
 		stream.Listener = &filteredListener{Listener: ln, blocked: cfg.PeerFilter}
 	}
-	transport := raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, hl)
+	var layer raft.StreamLayer = stream
+	var auth *authStream
+	if cfg.ClusterSecret != "" {
+		auth = newAuthStream(stream, cfg.ClusterSecret, log.With("component", "raft"))
+		layer = auth
+	}
+	transport := raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, hl)
 	existing, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
 		transport.Close()
@@ -100,7 +108,7 @@ func openRaft(cfg *Config, nodeID int32, advertiseHost string, f *fsm.FSM, log *
 		log.Info("raft state found in the data dir: rejoining the cluster it belongs to", "dir", dir)
 	}
 	return &raftNode{raft: r, transport: transport, store: store, fsm: f, localID: rc.LocalID, existing: existing,
-		http: peerHTTPClient(cfg)}, nil
+		auth: auth, http: peerHTTPClient(cfg)}, nil
 }
 
 // peerHTTPClient is the client for agent-to-agent HTTP (forwarding, cache).
@@ -108,7 +116,7 @@ func peerHTTPClient(cfg *Config) *http.Client {
 	d := peerDialer{local: localTCPAddr(cfg.HTTPAddr), blocked: cfg.PeerFilter}
 	return &http.Client{
 		Timeout:   30 * time.Second,
-		Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute},
+		Transport: peerTransport(cfg, &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute}),
 	}
 }
 

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -228,6 +229,11 @@ func (l *RemoteLoader) fetch(ctx context.Context, owner Node, key string, block 
 		return nil, fmt.Errorf("%w %d: %w", errPeer, owner.ID, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		// The owner's cluster authentication refused us (see agent/clusterauth.go).
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, fmt.Errorf("%w %d: %s refused the request (HTTP %d): %s", errPeer, owner.ID, owner.Addr, resp.StatusCode, bytes.TrimSpace(msg))
+	}
 	if resp.Header.Get(markerHeader) == "" {
 		return nil, fmt.Errorf("%w %d: %s is not a cache peer (HTTP %d)", errPeer, owner.ID, owner.Addr, resp.StatusCode)
 	}

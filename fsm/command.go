@@ -27,6 +27,16 @@ const (
 	CmdAlterTopicConfigs CommandType = 11
 	CmdTrimLog           CommandType = 12
 	CmdCompactFiles      CommandType = 13
+	CmdUpsertScram       CommandType = 14
+	CmdDeleteScram       CommandType = 15
+	CmdCreateACLs        CommandType = 16
+	CmdDeleteACLs        CommandType = 17
+	// 18 and 19 are reserved for further security commands.
+	CmdInitTxnProducer  CommandType = 20
+	CmdAddToTxn         CommandType = 21
+	CmdTxnCommitOffsets CommandType = 22
+	CmdEndTxn           CommandType = 23
+	CmdCompleteTxn      CommandType = 24
 
 	// IgnorableFlag marks a command that a replica which does not know it may
 	// skip. Without it, an unknown command stops the replica.
@@ -61,6 +71,24 @@ func (t CommandType) String() string {
 		return "TrimLog"
 	case CmdCompactFiles:
 		return "CompactFiles"
+	case CmdUpsertScram:
+		return "UpsertScram"
+	case CmdDeleteScram:
+		return "DeleteScram"
+	case CmdCreateACLs:
+		return "CreateACLs"
+	case CmdDeleteACLs:
+		return "DeleteACLs"
+	case CmdInitTxnProducer:
+		return "InitTxnProducer"
+	case CmdAddToTxn:
+		return "AddToTxn"
+	case CmdTxnCommitOffsets:
+		return "TxnCommitOffsets"
+	case CmdEndTxn:
+		return "EndTxn"
+	case CmdCompleteTxn:
+		return "CompleteTxn"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }
@@ -119,6 +147,9 @@ type CommitFile struct {
 	NodeID  int32  // agent that wrote it
 	NowMs   int64
 	Batches []BatchMeta
+	// TxnEnds completes prepared transactions whose markers (control
+	// batches) are among Batches (see txn.go).
+	TxnEnds []TxnEnd
 }
 
 // BatchMeta describes one record batch inside a committed file.
@@ -132,6 +163,8 @@ type BatchMeta struct {
 	ProducerID    int64 // -1 when not idempotent
 	ProducerEpoch int16
 	BaseSequence  int32
+	Transactional bool // part of a transaction
+	Control       bool // a transaction marker
 }
 
 // InitProducerID allocates a producer id (ProducerID and ProducerEpoch -1) or

@@ -24,6 +24,7 @@ func (s *state) commitFile(index uint64, c CommitFile) (CommitFileResult, []Part
 		refs     int64
 		advanced []PartitionKey
 		seen     = make(map[PartitionKey]struct{})
+		tc       = s.beginTxnCommit(c) // nil without transactional content
 	)
 	for i, b := range c.Batches {
 		p := s.partition(b.TopicID, b.Partition)
@@ -35,7 +36,13 @@ func (s *state) commitFile(index uint64, c CommitFile) (CommitFileResult, []Part
 			res.Batches[i] = failed(kerr.InvalidRecord)
 			continue
 		}
-		if b.ProducerID >= 0 {
+		if b.Transactional || b.Control {
+			if e := tc.check(s, PartitionKey{TopicID: b.TopicID, Partition: b.Partition}, b); e != nil {
+				res.Batches[i] = failed(e)
+				continue
+			}
+		}
+		if b.ProducerID >= 0 && !b.Control {
 			v := s.checkSequence(p, b)
 			if v.err != nil {
 				res.Batches[i] = failed(v.err)
@@ -60,18 +67,22 @@ func (s *state) commitFile(index uint64, c CommitFile) (CommitFileResult, []Part
 		if !merged {
 			refs++
 		}
-		if b.ProducerID >= 0 {
+		k := PartitionKey{TopicID: b.TopicID, Partition: b.Partition}
+		if b.ProducerID >= 0 && !b.Control {
 			s.recordSequence(p, b, base, c.NowMs)
+		}
+		if b.Transactional || b.Control {
+			tc.accepted(p, k, b, base)
 		}
 		res.Batches[i] = BatchResult{BaseOffset: base, LogStartOffset: p.logStart}
 
-		k := PartitionKey{TopicID: b.TopicID, Partition: b.Partition}
 		if _, ok := seen[k]; !ok {
 			seen[k] = struct{}{}
 			advanced = append(advanced, k)
 		}
 	}
 
+	tc.finish(s, c.NowMs)
 	if refs > 0 {
 		s.files[c.Key] = fileRec{size: c.Size, nodeID: c.NodeID, createdMs: c.NowMs, refs: refs}
 	} else {
@@ -92,11 +103,12 @@ func (s *state) knownFile(key string) bool {
 
 // invalidBatch reports a batch whose own fields are impossible: no bytes or
 // records, bytes outside the file, offsets that would overflow, or a negative
-// epoch or sequence on an idempotent batch. Only a buggy proposer sends one.
+// epoch or sequence on an idempotent batch (a transaction marker carries no
+// sequence). Only a buggy proposer sends one.
 func invalidBatch(size int64, b BatchMeta, hw int64) bool {
 	return b.Len < 1 || b.Records < 1 || b.Pos < 0 || b.Pos > size-int64(b.Len) ||
 		hw > math.MaxInt64-int64(b.Records) ||
-		b.ProducerID >= 0 && (b.ProducerEpoch < 0 || b.BaseSequence < 0)
+		b.ProducerID >= 0 && (b.ProducerEpoch < 0 || b.BaseSequence < 0 && !b.Control)
 }
 
 func failed(e *kerr.Error) BatchResult {

@@ -2,13 +2,20 @@ package fsm
 
 import "fmt"
 
-// CommitFile v1 layout (varints are zigzag unless marked u):
+// CommitFile v2 layout (varints are zigzag unless marked u):
 //
 //	key str | size | node | now
 //	u topic count, 16-byte ids in first-use order
 //	u batch count, then per batch:
 //	  u topic index | partition | pos - end of previous batch | len | records |
-//	  maxTimestamp - now | producer id | producer epoch | base sequence
+//	  maxTimestamp - now | producer id | producer epoch | base sequence | u flags
+//	u txn end count, then per end:
+//	  transactional id str | producer id | producer epoch | u commit (0 or 1)
+//
+// flags: bit 0 transactional, bit 1 control (a transaction marker). v1 is v2
+// without flags and ends; a command without transactional content is still
+// written as v1, so replicas that predate transactions keep applying
+// ordinary commits.
 //
 // Topic ids are interned per command; positions and timestamps are deltas
 // because batches are laid out back to back in the file and were stamped
@@ -39,6 +46,13 @@ func encodeCommitFile(dst []byte, c Command) ([]byte, error) {
 	for _, id := range ids {
 		w.id(id)
 	}
+	txn := len(cf.TxnEnds) > 0
+	for _, b := range cf.Batches {
+		txn = txn || b.Transactional || b.Control
+	}
+	if !txn {
+		w.b[len(dst)-1] = 1 // the version byte Encode wrote
+	}
 	w.uvarint(uint64(len(cf.Batches)))
 	var end int64
 	for _, b := range cf.Batches {
@@ -51,12 +65,44 @@ func encodeCommitFile(dst []byte, c Command) ([]byte, error) {
 		w.varint(b.ProducerID)
 		w.varint(int64(b.ProducerEpoch))
 		w.varint(int64(b.BaseSequence))
+		if txn {
+			w.uvarint(batchFlags(b))
+		}
 		end = b.Pos + int64(b.Len)
+	}
+	if txn {
+		w.uvarint(uint64(len(cf.TxnEnds)))
+		for _, e := range cf.TxnEnds {
+			w.str(e.TransactionalID)
+			w.varint(e.ProducerID)
+			w.varint(int64(e.ProducerEpoch))
+			if e.Commit {
+				w.uvarint(1)
+			} else {
+				w.uvarint(0)
+			}
+		}
 	}
 	return w.b, nil
 }
 
-func decodeCommitFile(_ byte, p []byte) (Command, error) {
+const (
+	batchTransactional = 1 << iota
+	batchControl
+)
+
+func batchFlags(b BatchMeta) uint64 {
+	var f uint64
+	if b.Transactional {
+		f |= batchTransactional
+	}
+	if b.Control {
+		f |= batchControl
+	}
+	return f
+}
+
+func decodeCommitFile(version byte, p []byte) (Command, error) {
 	r := rbuf{b: p}
 	var cf CommitFile
 	cf.Key = r.str()
@@ -93,7 +139,31 @@ func decodeCommitFile(_ byte, p []byte) (Command, error) {
 		b.ProducerID = r.varint()
 		b.ProducerEpoch = r.int16()
 		b.BaseSequence = r.int32()
+		if version >= 2 {
+			flags := r.uvarint()
+			if r.err == nil && flags&^(batchTransactional|batchControl) != 0 {
+				r.fail("batch %d: flags %#x", i, flags)
+			}
+			b.Transactional, b.Control = flags&batchTransactional != 0, flags&batchControl != 0
+		}
 		end = b.Pos + int64(b.Len)
+	}
+	if version >= 2 {
+		if n := r.count(4); n > 0 {
+			cf.TxnEnds = make([]TxnEnd, n)
+		}
+		for i := range cf.TxnEnds {
+			e := &cf.TxnEnds[i]
+			e.TransactionalID = r.str()
+			e.ProducerID = r.varint()
+			e.ProducerEpoch = r.int16()
+			switch c := r.uvarint(); {
+			case c > 1 && r.err == nil:
+				r.fail("txn end %d: commit %d", i, c)
+			default:
+				e.Commit = c == 1
+			}
+		}
 	}
 	if err := r.done(); err != nil {
 		return nil, err

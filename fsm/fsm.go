@@ -104,6 +104,12 @@ func (s *state) apply(index uint64, cmd Command) (any, []PartitionKey) {
 	case CompactFiles:
 		return s.compactFiles(index, c), nil
 	}
+	if res, ok := s.applySecurity(index, cmd); ok {
+		return res, nil
+	}
+	if res, ok := s.applyTxn(index, cmd); ok {
+		return res, nil
+	}
 	panic(fmt.Sprintf("fsm: no apply for command %T at index %d", cmd, index))
 }
 

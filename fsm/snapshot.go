@@ -17,24 +17,28 @@ import (
 // version, checksum mismatch, malformed or inconsistent records.
 var ErrBadSnapshot = errors.New("fsm: bad snapshot")
 
-// Snapshot format, version 4:
+// Snapshot format, version 6:
 //
 //	version byte
 //	records, each: uvarint length, kind byte, payload
 //	  header, files, dead files, producers, then each topic followed by its
 //	  partitions in order, then one record per consumer group holding its
-//	  committed offsets, then an end record
+//	  committed offsets, then one record per SCRAM credential (by user and
+//	  mechanism), then one per ACL binding (sorted), then one per
+//	  transactional id and one per partition with transaction state (see
+//	  txn_snapshot.go), then an end record
 //	CRC-32C (big endian) of everything before it
 //
-// Version 3 is the same without the flags (AbsoluteOffsets) of manifest
-// entries; version 2 is version 3 without the file level (files are then
-// level 0); version 1 is version 2 without group records. Restore reads all
-// four.
+// Version 5 is the same without transaction records; version 4 is version 5
+// without SCRAM and ACL records; version 3 is version 4
+// without the flags (AbsoluteOffsets) of manifest entries; version 2 is
+// version 3 without the file level (files are then level 0); version 1 is
+// version 2 without group records. Restore reads all six.
 //
 // Records keep memory bounded on both sides: Persist encodes one at a time,
 // Restore reads one at a time. A new layout gets a new version byte, and
 // Restore keeps reading the previous one.
-const snapshotVersion = 4
+const snapshotVersion = 6
 
 // minSnapshotVersion is the oldest layout Restore still reads.
 const minSnapshotVersion = 1
@@ -48,6 +52,10 @@ const (
 	recTopic
 	recPartition
 	recGroupOffsets // version 2+
+	recScram        // version 5+
+	recACL          // version 5+
+	recTxn          // version 6+
+	recTxnPartition // version 6+
 )
 
 // maxRecordLen bounds one record (a partition with millions of entries is
@@ -128,9 +136,9 @@ func (rw *recordWriter) flush() {
 
 func (s *state) writeSnapshot(out io.Writer) error { return s.writeSnapshotAs(out, snapshotVersion) }
 
-// writeSnapshotAs writes the given layout version (2 to 4); older versions
-// drop what they cannot hold (file levels, entry flags), for tests of
-// Restore's backward compatibility.
+// writeSnapshotAs writes the given layout version (2 to 6); older versions
+// drop what they cannot hold (file levels, entry flags, credentials, ACLs,
+// transactions), for tests of Restore's backward compatibility.
 func (s *state) writeSnapshotAs(out io.Writer, version byte) error {
 	rw := &recordWriter{bw: bufio.NewWriterSize(out, 64<<10)}
 	if _, err := rw.Write([]byte{version}); err != nil {
@@ -212,6 +220,16 @@ func (s *state) writeSnapshotAs(out io.Writer, version byte) error {
 		rw.flush()
 		if rw.err != nil {
 			return rw.err
+		}
+	}
+	if version >= 5 {
+		if err := s.writeSecurity(rw); err != nil {
+			return err
+		}
+	}
+	if version >= 6 {
+		if err := s.writeTxns(rw); err != nil {
+			return err
 		}
 	}
 	rw.record(recEnd)
@@ -385,6 +403,16 @@ func (rs *restorer) record(kind byte, p []byte) error {
 			return badSnapshot("group offsets record in a version %d snapshot", rs.version)
 		}
 		err = rs.groupOffsets(r)
+	case recScram, recACL:
+		if rs.version < 5 {
+			return badSnapshot("security record kind %d in a version %d snapshot", kind, rs.version)
+		}
+		err = rs.security(kind, r)
+	case recTxn, recTxnPartition:
+		if rs.version < 6 {
+			return badSnapshot("transaction record kind %d in a version %d snapshot", kind, rs.version)
+		}
+		err = rs.txnRecord(kind, r)
 	default:
 		return badSnapshot("unknown record kind %d", kind)
 	}
@@ -622,5 +650,8 @@ func (rs *restorer) finish() (*state, error) {
 			return nil, badSnapshot("live file %q has no manifest entry", k)
 		}
 	}
+	// Any value that differs from the replaced state's makes authorizers
+	// rebuild their ACL index.
+	rs.s.setACLs(rs.s.acls, rs.s.applied)
 	return rs.s, nil
 }

@@ -25,6 +25,18 @@ type state struct {
 	// reading; the next write to one of them copies it first.
 	offsets       map[string]groupOffsets
 	sharedOffsets map[string]struct{}
+
+	// scram holds SCRAM credentials; acls the ACL bindings, sorted. Neither
+	// is mutated in place (see security.go), so clones share them.
+	// aclVersion is the log index of the last ACL change; aclIndex groups
+	// acls by resource for authorization (see security_index.go).
+	scram      map[ScramKey]ScramCredential
+	acls       []ACL
+	aclVersion uint64
+	aclIndex   aclIndex
+
+	// txns holds the transactional ids (see txn.go).
+	txns txnTable
 }
 
 type topic struct {
@@ -39,6 +51,9 @@ type partition struct {
 	// windows holds the last batches of each idempotent producer that wrote
 	// here. It lives with the partition so that deleting the topic drops it.
 	windows map[int64]seqWindow
+	// tx is the partition's transaction state (ongoing first offsets,
+	// aborted ranges); nil when it has none.
+	tx *partTxn
 }
 
 // producer is the per-id state: the fencing epoch and when it was last used
@@ -67,6 +82,8 @@ func newState() *state {
 
 		offsets:       make(map[string]groupOffsets),
 		sharedOffsets: make(map[string]struct{}),
+
+		scram: make(map[ScramKey]ScramCredential),
 	}
 }
 
@@ -87,6 +104,13 @@ func (s *state) clone() *state {
 		files:     maps.Clone(s.files),
 		dead:      slices.Clone(s.dead),
 		offsets:   maps.Clone(s.offsets),
+
+		scram:      maps.Clone(s.scram),
+		acls:       s.acls,
+		aclVersion: s.aclVersion,
+		aclIndex:   s.aclIndex,
+
+		txns: s.txns.clone(),
 	}
 	for name := range s.offsets {
 		s.sharedOffsets[name] = struct{}{}
@@ -97,6 +121,7 @@ func (s *state) clone() *state {
 			p.m.shared = true
 			cp := *p
 			cp.windows = maps.Clone(p.windows)
+			cp.tx = p.tx.clone()
 			ct.parts[i] = &cp
 		}
 		c.topics[name] = ct

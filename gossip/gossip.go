@@ -295,10 +295,17 @@ func (g *Gossip) UpdateMeta(m Meta) error {
 	}
 	g.meta.Store(&enc)
 	if err := g.ml.UpdateNode(g.cfg.TCPTimeout); err != nil {
-		return fmt.Errorf("gossip: broadcast meta: %w", err)
+		// The meta is already in effect; only the eager broadcast lagged.
+		return fmt.Errorf("%w: %v", ErrBroadcastPending, err)
 	}
 	return nil
 }
+
+// ErrBroadcastPending is UpdateMeta's answer when the eager broadcast did
+// not finish in time (a loaded or congested host): the new Meta is in
+// effect and reaches peers by push/pull, so callers may treat it as a
+// warning.
+var ErrBroadcastPending = errors.New("gossip: meta broadcast still pending")
 
 // Leave departs gracefully, so peers see EventLeave rather than EventFail:
 // it gossips a leave intent, then memberlist's leave message, then keeps

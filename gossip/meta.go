@@ -16,6 +16,13 @@ type Meta struct {
 	HTTPAddr  string // host:port of the HTTP listener (health, metrics, cache peers)
 	AZ        string // availability zone, "" when unknown
 	Roles     []string
+	// StartedMs is when the agent process started (Unix milliseconds), so
+	// any agent can show every agent's uptime; 0 when unknown (older agents).
+	StartedMs int64
+	// Listeners maps each Kafka listener name to the address clients of
+	// that listener dial (KafkaAddr is the first listener's); nil from
+	// older agents.
+	Listeners map[string]string
 }
 
 // MaxMetaSize is memberlist's bound on a member's encoded meta.
@@ -43,13 +50,19 @@ type wireMeta struct {
 	HTTP  string   `json:"h,omitempty"`
 	AZ    string   `json:"z,omitempty"`
 	Roles []string `json:"ro,omitempty"`
+	// Started is a version-1 addition: older decoders ignore it, and a
+	// missing value decodes as 0 ("unknown").
+	Started int64 `json:"st,omitempty"`
+	// Listeners is a version-1 addition too (see Meta.Listeners).
+	Listeners map[string]string `json:"l,omitempty"`
 }
 
 // EncodeMeta returns the wire form of m, or an error wrapping ErrMetaTooLarge.
 func EncodeMeta(m Meta) ([]byte, error) {
 	b, err := json.Marshal(wireMeta{
 		V: metaVersion, ID: m.NodeID, Kafka: m.KafkaAddr, Raft: m.RaftAddr,
-		HTTP: m.HTTPAddr, AZ: m.AZ, Roles: m.Roles,
+		HTTP: m.HTTPAddr, AZ: m.AZ, Roles: m.Roles, Started: m.StartedMs,
+		Listeners: m.Listeners,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gossip: encode meta: %w", err)
@@ -74,7 +87,7 @@ func DecodeMeta(b []byte) (Meta, error) {
 	}
 	return Meta{
 		NodeID: w.ID, KafkaAddr: w.Kafka, RaftAddr: w.Raft, HTTPAddr: w.HTTP,
-		AZ: w.AZ, Roles: w.Roles,
+		AZ: w.AZ, Roles: w.Roles, StartedMs: w.Started, Listeners: w.Listeners,
 	}, nil
 }
 

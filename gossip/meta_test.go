@@ -13,6 +13,8 @@ func TestMetaRoundTrip(t *testing.T) {
 		{NodeID: -5},
 		testMeta(42),
 		{NodeID: 2147483647, KafkaAddr: "[::1]:9092", Roles: []string{}},
+		{NodeID: 7, StartedMs: 1700000000123},
+		{NodeID: 8, KafkaAddr: "127.0.0.1:9092", Listeners: map[string]string{"PLAINTEXT": "127.0.0.1:9092", "SASL_SSL": "kafka-8.example.com:9093"}},
 	}
 	for _, m := range tests {
 		b, err := EncodeMeta(m)
@@ -40,6 +42,7 @@ func TestDecodeMetaVersions(t *testing.T) {
 		wantErr bool
 	}{
 		{"version 1", `{"v":1,"id":3,"k":"a:1","z":"eu-1a","ro":["broker"]}`, Meta{NodeID: 3, KafkaAddr: "a:1", AZ: "eu-1a", Roles: []string{"broker"}}, false},
+		{"version 1 with start time", `{"v":1,"id":5,"st":1700000000000}`, Meta{NodeID: 5, StartedMs: 1700000000000}, false},
 		{"newer version with new fields", `{"v":2,"id":4,"h":"b:2","future":{"x":1}}`, Meta{NodeID: 4, HTTPAddr: "b:2"}, false},
 		{"no version", `{"id":3}`, Meta{}, true},
 		{"empty", ``, Meta{}, true},

@@ -3,6 +3,7 @@ package kafka
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -31,6 +33,14 @@ type inflight struct {
 	// closeAfter closes the connection after this response (or instead of
 	// it when resp returns nil), as Kafka does for acks=0 produce errors.
 	closeAfter bool
+	// isRaw marks a bare SASL token reply (after a v0 SaslHandshake):
+	// raw is written with a length prefix only, and resp is unused.
+	isRaw bool
+	raw   []byte
+	// ready, when set, is closed once resp can answer without waiting (a
+	// produce's flush): before waiting on it, the writer sends the
+	// responses it holds back for batching.
+	ready <-chan struct{}
 }
 
 // clientConn is one client connection. Only serve's goroutine reads; only the
@@ -45,16 +55,29 @@ type clientConn struct {
 	// unanswered counts requests read and not yet answered, so a graceful
 	// shutdown can wait for them.
 	unanswered atomic.Int64
+
+	// listener is what the accepting listener demands; tlsConn is the TLS
+	// layer on SSL listeners. principal is who the connection proved to be
+	// (User:ANONYMOUS until then) and sasl its SASL exchange; both are
+	// owned by the reader goroutine, like every handler's own work.
+	listener  *ListenerConfig
+	tlsConn   *tls.Conn
+	principal string
+	sasl      saslState
 }
 
 func newConn(s *Server, nc net.Conn) *clientConn {
 	ctx, cancel := context.WithCancel(s.ctx)
+	l, tc := listenerOf(nc)
 	return &clientConn{
-		s:      s,
-		nc:     nc,
-		log:    s.log.With("remote", nc.RemoteAddr().String()),
-		ctx:    ctx,
-		cancel: cancel,
+		s:         s,
+		nc:        nc,
+		log:       s.log.With("remote", nc.RemoteAddr().String()),
+		ctx:       ctx,
+		cancel:    cancel,
+		listener:  l,
+		tlsConn:   tc,
+		principal: AnonymousPrincipal,
 	}
 }
 
@@ -65,6 +88,9 @@ var errFrame = errors.New("bad request frame")
 func (c *clientConn) serve() {
 	defer c.nc.Close()
 	defer c.cancel()
+	if c.tlsConn != nil && !c.handshakeTLS() {
+		return
+	}
 
 	queue := make(chan *inflight, c.s.cfg.MaxInflightPerConn)
 	writerDone := make(chan struct{})
@@ -74,6 +100,9 @@ func (c *clientConn) serve() {
 	}()
 
 	err := c.readLoop(queue)
+	// Read before cancel below: a connection ended by the server's own
+	// shutdown is not worth a log line, one ended by its client may be.
+	serverClosing := c.ctx.Err() != nil
 	if err != nil {
 		// The client is gone (or sent garbage): nothing more can be written,
 		// so release requests parked on its behalf (long polls, joins).
@@ -82,7 +111,9 @@ func (c *clientConn) serve() {
 	close(queue)
 	<-writerDone
 	switch {
-	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.ctx.Err() != nil:
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), serverClosing:
+	case errors.Is(err, errSASL):
+		c.log.Info("closing kafka connection", "client_id", c.clientID, "principal", c.principal, "err", err)
 	case errors.Is(err, errFrame):
 		c.log.Warn("closing kafka connection", "client_id", c.clientID, "err", err)
 	default:
@@ -98,7 +129,8 @@ func (c *clientConn) readLoop(queue chan<- *inflight) error {
 			return err
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 8 {
+		rawToken := c.sasl.raw && c.sasl.stage != saslIdle // a bare SASL token may be short
+		if size < 8 && !(rawToken && size >= 0) {
 			return fmt.Errorf("%w: frame size %d is below the smallest request header", errFrame, size)
 		}
 		if size > c.s.cfg.MaxRequestBytes {
@@ -127,6 +159,9 @@ func (c *clientConn) readLoop(queue chan<- *inflight) error {
 
 // decode parses a request frame and starts its handler.
 func (c *clientConn) decode(body []byte) (*inflight, error) {
+	if c.sasl.raw && c.sasl.stage != saslIdle {
+		return c.rawSASL(body)
+	}
 	r := kbin.Reader{Src: body}
 	key := r.Int16()
 	version := r.Int16()
@@ -149,6 +184,9 @@ func (c *clientConn) decode(body []byte) (*inflight, error) {
 	if !known {
 		return nil, fmt.Errorf("%w: unknown api key %d (correlation id %d)", errFrame, key, corr)
 	}
+	if err := c.saslGate(key); err != nil {
+		return nil, err
+	}
 	if version < a.min || version > a.max {
 		return nil, fmt.Errorf("%w: %s version %d is not served (versions %d-%d)", errFrame, kmsg.NameForKey(key), version, a.min, a.max)
 	}
@@ -164,7 +202,11 @@ func (c *clientConn) decode(body []byte) (*inflight, error) {
 		return nil, fmt.Errorf("%w: malformed %s v%d request: %v", errFrame, kmsg.NameForKey(key), version, err)
 	}
 	in := &inflight{key: key, version: version, corr: corr}
-	in.resp = a.handle(c, req, in)
+	resp, err := c.authorize(a, req, in)
+	if err != nil {
+		return nil, err
+	}
+	in.resp = resp
 	return in, nil
 }
 
@@ -185,6 +227,28 @@ func (c *clientConn) answer(in *inflight, bw *bufio.Writer, buf *[]byte, broken 
 	defer c.unanswered.Add(-1)
 	if *broken {
 		return // drained so the reader never blocks; responses are dropped
+	}
+	if in.isRaw {
+		*buf = binary.BigEndian.AppendUint32((*buf)[:0], uint32(len(in.raw)))
+		*buf = append(*buf, in.raw...)
+		if _, err := bw.Write(*buf); err != nil || bw.Flush() != nil {
+			*broken = true
+			c.nc.Close()
+		}
+		return
+	}
+	if in.ready != nil && bw.Buffered() > 0 {
+		select {
+		case <-in.ready:
+		default:
+			// Acks already written must not wait a flush interval
+			// behind this one: a pipelining producer is waiting for them.
+			if err := bw.Flush(); err != nil {
+				*broken = true
+				c.nc.Close()
+				return
+			}
+		}
 	}
 	resp := in.resp()
 	if resp != nil {
@@ -224,4 +288,17 @@ func appendResponse(dst []byte, in *inflight, resp kmsg.Response) []byte {
 	dst = resp.AppendTo(dst)
 	binary.BigEndian.PutUint32(dst, uint32(len(dst)-4))
 	return dst
+}
+
+// handshakeTLS runs the TLS handshake before the first request, so the
+// client certificate's principal is known, and logs why it failed.
+func (c *clientConn) handshakeTLS() bool {
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	if err := c.tlsConn.HandshakeContext(ctx); err != nil {
+		c.log.Info("kafka TLS handshake failed", "listener", c.listener.Name, "err", err)
+		return false
+	}
+	c.principal = tlsPrincipal(c.tlsConn)
+	return true
 }

@@ -12,7 +12,7 @@ func init() {
 func handleDescribeCluster(c *clientConn, kreq kmsg.Request) kmsg.Response {
 	req := kreq.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
-	brokers := c.s.brokers()
+	brokers := c.brokers()
 	resp.ClusterID = c.s.backend.Metadata().ClusterID()
 	resp.ControllerID = brokers[0].NodeID
 	resp.EndpointType = 1 // brokers

@@ -33,6 +33,8 @@ type fetchPart struct {
 	maxBytes int32
 	code     int16
 	resp     *kmsg.FetchResponseTopicPartition
+	// readCommitted reads only up to the last stable offset (txnfetch.go).
+	readCommitted bool
 }
 
 func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Response {
@@ -67,7 +69,7 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Respons
 			*p = kmsg.NewFetchResponseTopicPartition()
 			p.Partition = rp.Partition
 			p.HighWatermark, p.LastStableOffset, p.LogStartOffset = -1, -1, -1
-			fp := &fetchPart{offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, resp: p}
+			fp := &fetchPart{offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, resp: p, readCommitted: req.IsolationLevel == isolationReadCommitted}
 			if !ok || rp.Partition < 0 || rp.Partition >= info.Partitions {
 				fp.code = unknown
 			} else {
@@ -122,17 +124,21 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Respons
 			continue
 		}
 		info, _ := md.Partition(fp.key.TopicID, fp.key.Partition)
-		p.HighWatermark, p.LastStableOffset, p.LogStartOffset = info.HighWatermark, info.HighWatermark, info.LogStartOffset
+		end, lso := s.readEnd(fp, info.HighWatermark)
+		p.HighWatermark, p.LastStableOffset, p.LogStartOffset = info.HighWatermark, lso, info.LogStartOffset
 		switch {
 		case fp.offset < info.LogStartOffset || fp.offset > info.HighWatermark:
 			p.ErrorCode = kerr.OffsetOutOfRange.Code
 			continue
-		case fp.offset == info.HighWatermark || budget <= 0:
+		case fp.offset >= end || budget <= 0:
 			continue
 		}
 		limit := min(int64(fp.maxBytes), budget)
 		recs, code := s.readPartition(ctx, fp.key, fp.offset, limit, first)
 		p.ErrorCode = code
+		if fp.readCommitted {
+			recs, p.AbortedTransactions = s.committedView(fp.key, fp.offset, end, recs)
+		}
 		if len(recs) > 0 {
 			p.RecordBatches = recs
 			budget -= int64(len(recs))
@@ -168,11 +174,18 @@ func (s *Server) fetchAvailable(parts []*fetchPart) (available int64, done bool)
 		if fp.offset < info.LogStartOffset || fp.offset > info.HighWatermark {
 			return 0, true
 		}
-		if fp.offset == info.HighWatermark {
+		end := info.HighWatermark
+		if fp.readCommitted {
+			end, _ = s.readEnd(fp, end)
+		}
+		if fp.offset >= end {
 			continue
 		}
 		entries, _, _ := md.Entries(fp.key.TopicID, fp.key.Partition, fp.offset, entriesPerRead)
 		for _, e := range entries {
+			if e.BaseOffset >= end {
+				break
+			}
 			available += e.Len
 		}
 	}

@@ -6,8 +6,9 @@ import (
 )
 
 // FindCoordinator v0-v6. v4+ asks for many keys at once. Key type 0 is a
-// consumer group; type 1 (transactions) answers COORDINATOR_NOT_AVAILABLE
-// until transactions are served.
+// consumer group, type 1 a transactional id; both are spread over the live
+// agents by hashing the key (see coordinatorFor). A transactional id's state
+// is in Raft, so the agent named is a preference, not an owner.
 func init() {
 	register(api{key: 10, min: 0, max: 6, handle: immediate(handleFindCoordinator)})
 }
@@ -28,12 +29,14 @@ func handleFindCoordinator(c *clientConn, kreq kmsg.Request) kmsg.Response {
 		rc := kmsg.NewFindCoordinatorResponseCoordinator()
 		rc.Key, rc.NodeID = key, -1
 		switch req.CoordinatorType {
-		case coordinatorGroup:
-			b := c.s.coordinatorFor(key)
+		case coordinatorGroup, coordinatorTransaction:
+			b, ok := c.endpoint(c.s.coordinatorFor(key))
+			if !ok {
+				rc.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				rc.ErrorMessage = kmsg.StringPtr("the coordinator does not serve this listener")
+				break
+			}
 			rc.NodeID, rc.Host, rc.Port = b.NodeID, b.Host, b.Port
-		case coordinatorTransaction:
-			rc.ErrorCode = kerr.CoordinatorNotAvailable.Code
-			rc.ErrorMessage = kmsg.StringPtr("transactions are not supported by this Wisp version")
 		default:
 			rc.ErrorCode = kerr.InvalidRequest.Code
 			rc.ErrorMessage = kmsg.StringPtr("unknown coordinator type")

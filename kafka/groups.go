@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"hash/fnv"
-	"net"
 
 	"github.com/wisp-stream/wisp/kafka/group"
 )
@@ -53,11 +52,7 @@ func (s *Server) coordinates(groupID string) bool {
 // groupClient describes the connection for DescribeGroups: client id and
 // the host as Kafka prints it ("/" + address).
 func (c *clientConn) groupClient() group.Client {
-	host := c.nc.RemoteAddr().String()
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	return group.Client{ID: c.clientID, Host: "/" + host}
+	return group.Client{ID: c.clientID, Host: "/" + c.clientHost()}
 }
 
 // groupMetadata shows the coordinator the local metadata replica.

@@ -11,6 +11,8 @@ import (
 )
 
 // ListOffsets v1-v11 (v0's shape predates timestamps; Kafka 4 dropped it too).
+// With isolation level read_committed (v2+), latest is the last stable
+// offset: the end of what a read_committed consumer can read.
 func init() {
 	register(api{key: 2, min: 1, max: 11, handle: immediate(handleListOffsets)})
 }
@@ -40,7 +42,7 @@ func handleListOffsets(c *clientConn, kreq kmsg.Request) kmsg.Response {
 				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			} else {
 				key := fsm.PartitionKey{TopicID: info.ID, Partition: rp.Partition}
-				p.Offset, p.Timestamp, p.ErrorCode = c.s.listOffset(c.ctx, key, rp.Timestamp)
+				p.Offset, p.Timestamp, p.ErrorCode = c.s.listOffset(c.ctx, key, rp.Timestamp, req.IsolationLevel == isolationReadCommitted)
 				p.LeaderEpoch = 0
 			}
 			t.Partitions = append(t.Partitions, p)
@@ -51,7 +53,28 @@ func handleListOffsets(c *clientConn, kreq kmsg.Request) kmsg.Response {
 }
 
 // listOffset resolves one ListOffsets query to (offset, timestamp, code).
-func (s *Server) listOffset(ctx context.Context, key fsm.PartitionKey, ts int64) (int64, int64, int16) {
+// With readCommitted the answer is bounded by the last stable offset, as
+// in Kafka: latest is the last stable offset, and a timestamp lookup that
+// lands on an offset at or past it finds nothing.
+func (s *Server) listOffset(ctx context.Context, key fsm.PartitionKey, ts int64, readCommitted bool) (int64, int64, int16) {
+	off, found, code := s.listOffsetUncommitted(ctx, key, ts)
+	if !readCommitted || code != 0 || ts == listEarliest || ts == listEarliestLocal {
+		return off, found, code
+	}
+	lso, _, ok := s.backend.Metadata().LastStableOffset(key.TopicID, key.Partition)
+	switch {
+	case !ok:
+		return off, found, code
+	case ts == listLatest || ts == listLatestTiered:
+		return min(off, lso), found, code
+	case off >= lso:
+		return -1, -1, 0
+	}
+	return off, found, code
+}
+
+// listOffsetUncommitted resolves one ListOffsets query as read_uncommitted.
+func (s *Server) listOffsetUncommitted(ctx context.Context, key fsm.PartitionKey, ts int64) (int64, int64, int16) {
 	md := s.backend.Metadata()
 	info, ok := md.Partition(key.TopicID, key.Partition)
 	if !ok {

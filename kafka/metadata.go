@@ -24,7 +24,7 @@ func handleMetadata(c *clientConn, kreq kmsg.Request) kmsg.Response {
 	s := c.s
 	md := s.backend.Metadata()
 
-	brokers := zoneBrokers(s.brokers(), clientZone(c.clientID))
+	brokers := zoneBrokers(c.brokers(), clientZone(c.clientID))
 	for _, b := range brokers {
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID, mb.Host, mb.Port, mb.Rack = b.NodeID, b.Host, b.Port, b.Rack

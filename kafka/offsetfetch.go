@@ -3,14 +3,18 @@ package kafka
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/wisp-stream/wisp/fsm"
 )
 
 // OffsetFetch v0-v9, read from the local metadata replica. v8+ fetches for
 // many groups at once; v9 carries the member id and epoch of KIP-848
 // consumers, which consumer groups check. A partition without a committed
 // offset answers offset -1 without error, as does an unknown group.
-// RequireStable (v7+) needs no wait until transactions are served: no offset
-// commit is ever pending.
+// RequireStable (v7+) answers UNSTABLE_OFFSET_COMMIT for a partition whose
+// offset a transaction not yet completed commits (KIP-447): the client
+// retries until the transaction ends. Offsets committed in a transaction
+// are stored with it and become visible here only when it commits.
 func init() {
 	register(api{key: 9, min: 0, max: 9, handle: immediate(handleOffsetFetch)})
 }
@@ -20,7 +24,7 @@ func handleOffsetFetch(c *clientConn, kreq kmsg.Request) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if req.Version >= 8 {
 		for _, rg := range req.Groups {
-			resp.Groups = append(resp.Groups, c.fetchGroupOffsets(rg, false))
+			resp.Groups = append(resp.Groups, c.fetchGroupOffsets(rg, false, req.RequireStable))
 		}
 		return resp
 	}
@@ -36,7 +40,7 @@ func handleOffsetFetch(c *clientConn, kreq kmsg.Request) kmsg.Response {
 		gt.Topic, gt.Partitions = t.Topic, t.Partitions
 		rg.Topics = append(rg.Topics, gt)
 	}
-	g := c.fetchGroupOffsets(rg, req.Version < 2)
+	g := c.fetchGroupOffsets(rg, req.Version < 2, req.Version >= 7 && req.RequireStable)
 	resp.ErrorCode = g.ErrorCode
 	for _, gt := range g.Topics {
 		t := kmsg.NewOffsetFetchResponseTopic()
@@ -58,7 +62,7 @@ func handleOffsetFetch(c *clientConn, kreq kmsg.Request) kmsg.Response {
 // nil Topics every partition the group has an offset for. On a group-level
 // error the requested partitions are listed only with listOnError (v0-v1
 // carry errors per partition).
-func (c *clientConn) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, listOnError bool) kmsg.OffsetFetchResponseGroup {
+func (c *clientConn) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, listOnError, requireStable bool) kmsg.OffsetFetchResponseGroup {
 	g := kmsg.NewOffsetFetchResponseGroup()
 	g.Group = rg.Group
 	switch {
@@ -82,6 +86,10 @@ func (c *clientConn) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, listOnEr
 		return g
 	}
 	md := c.s.backend.Metadata()
+	var unstable map[fsm.PartitionKey]bool
+	if requireStable {
+		unstable = md.UnstableOffsets(rg.Group)
+	}
 	if rg.Topics == nil {
 		var cur *kmsg.OffsetFetchResponseGroupTopic
 		for _, o := range md.CommittedOffsets(rg.Group) {
@@ -92,6 +100,10 @@ func (c *clientConn) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, listOnEr
 			}
 			p := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 			p.Partition, p.Offset, p.LeaderEpoch, p.Metadata = o.Partition, o.Offset, o.LeaderEpoch, kmsg.StringPtr(o.Metadata)
+			if unstable[fsm.PartitionKey{TopicID: o.TopicID, Partition: o.Partition}] {
+				p = noOffset(o.Partition)
+				p.ErrorCode = kerr.UnstableOffsetCommit.Code
+			}
 			cur.Partitions = append(cur.Partitions, p)
 		}
 		return g
@@ -102,7 +114,9 @@ func (c *clientConn) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, listOnEr
 		info, known := md.Topic(rt.Topic)
 		for _, part := range rt.Partitions {
 			p := noOffset(part)
-			if known {
+			if known && unstable[fsm.PartitionKey{TopicID: info.ID, Partition: part}] {
+				p.ErrorCode = kerr.UnstableOffsetCommit.Code
+			} else if known {
 				if o, ok := md.CommittedOffset(rg.Group, info.ID, part); ok {
 					p.Offset, p.LeaderEpoch, p.Metadata = o.Offset, o.LeaderEpoch, kmsg.StringPtr(o.Metadata)
 				}

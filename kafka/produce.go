@@ -45,19 +45,11 @@ func handleProduce(c *clientConn, kreq kmsg.Request, in *inflight) respond {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	s := c.s
 
+	// Transactional batches are checked where their offsets are assigned:
+	// the state machine indexes them only for a partition of the
+	// producer's ongoing transaction at its epoch (INVALID_TXN_STATE or
+	// INVALID_PRODUCER_EPOCH otherwise), see fsm/txn_commit.go.
 	var topics produceTopics
-	if req.TransactionID != nil {
-		// Transactions are not served yet; refuse loudly rather than
-		// pretend the writes are transactional.
-		for _, rt := range req.Topics {
-			t := topics.add(rt)
-			for _, rp := range rt.Partitions {
-				addProducePartition(t, rp.Partition, kerr.TransactionalIDAuthorizationFailed.Code, "transactions are not supported by this Wisp version")
-			}
-		}
-		return func() kmsg.Response { return topics.into(resp) }
-	}
-
 	var (
 		batches []ProduceBatch
 		slots   []*produceSlot
@@ -100,9 +92,6 @@ func handleProduce(c *clientConn, kreq kmsg.Request, in *inflight) respond {
 				if int64(len(b.Raw)) > maxBatch {
 					err = fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", errBatchTooLarge, len(b.Raw), maxBatch)
 				}
-				if b.Header.Transactional() {
-					err = fmt.Errorf("%w: transactional batches are not supported yet", recordbatch.ErrInvalidRecord)
-				}
 			}
 			if err != nil {
 				slot.code, slot.msg = batchErrorCode(err), err.Error()
@@ -134,6 +123,9 @@ func handleProduce(c *clientConn, kreq kmsg.Request, in *inflight) respond {
 		ctx, cancel := context.WithTimeout(c.ctx, timeout)
 		ticket, appendErr = s.backend.Append(ctx, batches)
 		cancel()
+		if ticket != nil {
+			in.ready = ticket.Done()
+		}
 	}
 
 	if req.Acks == 0 {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wisp-stream/wisp/fsm"
@@ -37,6 +38,23 @@ type Config struct {
 	// Groups tunes the consumer group coordinator; zero values take its
 	// defaults (Kafka's).
 	Groups group.Config
+	// Security is authentication and authorization (see auth.go); what each
+	// listener demands comes with the listener (WrapListener).
+	Security SecurityConfig
+
+	// Connection limits (see limits.go); zero values take the defaults.
+	// MaxConnections caps connections served at once; further ones are
+	// closed at accept and counted (ConnStats.Refused).
+	MaxConnections int
+	// RequestReadTimeout bounds the time spent waiting for the rest of a
+	// request once its first byte has arrived.
+	RequestReadTimeout time.Duration
+	// ConnectionsMaxIdle closes a connection with no traffic either way and
+	// no request in progress for this long (connections.max.idle.ms).
+	ConnectionsMaxIdle time.Duration
+	// MaxPendingRequestBytes bounds the memory of requests being received,
+	// over all connections. At least MaxRequestBytes.
+	MaxPendingRequestBytes int64
 }
 
 func (c *Config) setDefaults() {
@@ -49,6 +67,19 @@ func (c *Config) setDefaults() {
 	if c.MaxInflightPerConn <= 0 {
 		c.MaxInflightPerConn = 32
 	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.RequestReadTimeout <= 0 {
+		c.RequestReadTimeout = DefaultRequestReadTimeout
+	}
+	if c.ConnectionsMaxIdle <= 0 {
+		c.ConnectionsMaxIdle = DefaultConnectionsMaxIdle
+	}
+	if c.MaxPendingRequestBytes <= 0 {
+		c.MaxPendingRequestBytes = DefaultMaxPendingRequestBytes
+	}
+	c.MaxPendingRequestBytes = max(c.MaxPendingRequestBytes, int64(c.MaxRequestBytes))
 }
 
 // Broker is one live agent as the Kafka protocol names it.
@@ -67,6 +98,10 @@ type ProduceBatch struct {
 	Partition int32
 	Header    recordbatch.Header
 	Raw       []byte
+	// TxnEnd, set on one of a transaction's markers, is carried by the
+	// CommitFile that indexes them: the markers and the transaction's
+	// completion are applied together (see fsm/txn.go).
+	TxnEnd *fsm.TxnEnd
 }
 
 // Ticket is a produce request's place in the write path. Done is closed once
@@ -114,6 +149,9 @@ type Server struct {
 
 	autoCreate sync.Mutex // serialises auto-creation so racing producers create a topic once
 
+	limits      *connLimits
+	refusedLogs atomic.Int64 // unix seconds of the last "connection refused" log line
+
 	groups *group.Coordinator // consumer groups this agent coordinates
 }
 
@@ -131,6 +169,7 @@ func NewServer(cfg Config, backend Backend, logger *slog.Logger) *Server {
 		ctx:     ctx,
 		cancel:  cancel,
 		conns:   make(map[net.Conn]*clientConn),
+		limits:  newConnLimits(cfg),
 	}
 	gcfg := cfg.Groups
 	if gcfg.Logger == nil {
@@ -170,15 +209,23 @@ func (s *Server) Serve(ln net.Listener) error {
 			nc.Close()
 			return nil
 		}
-		cc := newConn(s, nc)
-		s.conns[nc] = cc
+		if len(s.conns) >= s.cfg.MaxConnections {
+			s.mu.Unlock()
+			s.refuse(nc)
+			continue
+		}
+		lc := newLimitConn(nc, s.limits)
+		cc := newConn(s, lc)
+		lc.busy = func() bool { return cc.unanswered.Load() > 0 }
+		s.conns[lc] = cc
+		s.limits.accepted.Add(1)
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
 			cc.serve()
 			s.mu.Lock()
-			delete(s.conns, nc)
+			delete(s.conns, lc)
 			s.mu.Unlock()
 		}()
 	}
@@ -217,6 +264,32 @@ func (s *Server) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	s.wg.Wait()
 	return nil
+}
+
+// refuse closes a connection beyond --max-connections at once: the client
+// sees a reset and retries elsewhere or later, and the agent spends nothing
+// on it. One log line a minute at most, since a flood would repeat it.
+func (s *Server) refuse(nc net.Conn) {
+	n := s.limits.refused.Add(1)
+	nc.Close()
+	now := time.Now().Unix()
+	if last := s.refusedLogs.Load(); now-last >= 60 && s.refusedLogs.CompareAndSwap(last, now) {
+		s.log.Warn("kafka connection refused: --max-connections reached; raise it or find the client opening so many",
+			"max_connections", s.cfg.MaxConnections, "remote", nc.RemoteAddr().String(), "refused_total", n)
+	}
+}
+
+// ConnStats reports the connection limits' counters.
+func (s *Server) ConnStats() ConnStats {
+	s.mu.Lock()
+	open := int64(len(s.conns))
+	s.mu.Unlock()
+	l := s.limits
+	return ConnStats{
+		Open: open, Accepted: l.accepted.Load(), Refused: l.refused.Load(),
+		IdleClosed: l.idleClosed.Load(), SlowClosed: l.slowClosed.Load(),
+		PendingBytes: l.pending.Load(), BudgetExceeded: l.budgetExceeded.Load(), Unread: l.unread.Load(),
+	}
 }
 
 // unanswered counts requests read but not yet answered, over all connections.

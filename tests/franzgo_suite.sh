@@ -31,7 +31,6 @@ go="${GO:-go}"
 # Tests that need a feature outside consumer groups and the Kafka tools, with
 # the reason. They run and are reported, but do not fail the script.
 declare -A OUT_OF_SCOPE=(
-	[TestTxnEtl]="transactions (transactional ids are refused until transactions land)"
 	[TestConsumeRegex]="expects an internal __consumer_offsets topic in Metadata; Wisp keeps offsets in Raft"
 	[Test848RegexBrokerResolves]="expects an internal __consumer_offsets topic in Metadata; Wisp keeps offsets in Raft"
 )

@@ -23,7 +23,7 @@ func agentFlags(fs *pflag.FlagSet, d agent.Config) {
 	fs.Int32("node-id", d.NodeID, "broker id and Raft id of this agent; 0 picks one and remembers it in --data-dir")
 	fs.String("kafka-addr", d.KafkaAddr, "address the Kafka listener binds")
 	fs.String("advertise-addr", d.AdvertiseAddr, "host:port clients are told to connect to (default: --kafka-addr, with the hostname for an unspecified host)")
-	fs.String("http-addr", d.HTTPAddr, "address of the HTTP listener (/healthz, /readyz)")
+	fs.String("http-addr", d.HTTPAddr, "address of the HTTP listener (console at /, /api/v1/, /metrics, /healthz, /readyz)")
 	fs.String("bucket-url", d.BucketURL, "object store holding all data: file:///path or mem://name")
 	fs.String("data-dir", d.DataDir, "directory for the Raft log, snapshots and node id (no record data)")
 	fs.String("raft-addr", d.RaftAddr, "address the Raft transport binds")
@@ -45,8 +45,18 @@ func agentFlags(fs *pflag.FlagSet, d agent.Config) {
 	fs.Duration("orphan-scan-interval", d.OrphanScanInterval, "how often the bucket is reconciled against the manifest to delete uploaded-but-never-committed objects")
 	fs.Duration("orphan-grace", d.OrphanGrace, "only objects older than this can be deleted as orphans (must outlast any upload plus its commit)")
 	fs.Duration("dead-file-grace", d.DeadFileGrace, "how long files of deleted topics stay readable for in-flight fetches before deletion")
-	fs.Int("compaction-fan-in", d.CompactionFanIn, "level-0 files a partition must have before compaction merges them into one level-1 file (0 disables)")
+	fs.Int("compaction-fan-in", d.CompactionFanIn, "entries of one level a partition must have before compaction merges them into the next (level-0 flushes into level 1, level 1 into level 2; 0 disables)")
 	fs.String("log-level", "info", "debug, info, warn or error")
+	securityFlags(fs, d)
+	fs.Float64("price-put-per-1000", d.Prices.PutPer1000, "dollars per 1,000 PUT (and LIST) requests, for the console's object-store cost estimate")
+	fs.Float64("price-get-per-1000", d.Prices.GetPer1000, "dollars per 1,000 GET requests, for the console's object-store cost estimate")
+	fs.Bool("pprof", d.Pprof, "serve net/http/pprof under /debug/pprof/ on the HTTP listener (profiling; keep that listener private)")
+	fs.String("cluster-secret", "", "shared secret authenticating agent-to-agent traffic (gossip, Raft, internal HTTP); the same on every agent, at least 16 characters (prefer WISP_CLUSTER_SECRET or --cluster-secret-file)")
+	fs.String("cluster-secret-file", "", "file holding the cluster secret (surrounding whitespace ignored)")
+	fs.Int("max-connections", d.MaxConnections, "Kafka connections served at once; further ones are closed at accept")
+	fs.Duration("request-read-timeout", d.RequestReadTimeout, "close a Kafka connection whose request does not arrive in full within this time of waiting (slow clients)")
+	fs.Duration("connections-max-idle", d.ConnectionsMaxIdle, "close a Kafka connection with no traffic and no request in progress for this long")
+	fs.String("max-pending-request-bytes", byteString(d.MaxPendingRequestBytes), "memory for Kafka requests being received, over all connections (at least --max-request-bytes)")
 }
 
 // loadAgentConfig reads flags, WISP_* variables and the config file into an
@@ -83,6 +93,17 @@ func loadAgentConfig(cmd *cobra.Command) (agent.Config, error) {
 		return c, bad("retry-join", err)
 	}
 	c.GossipKey = v.GetString("gossip-key")
+	if err := loadSecurityConfig(v, &c); err != nil {
+		return c, err
+	}
+	c.ClusterSecret = v.GetString("cluster-secret")
+	c.ClusterSecretFile = v.GetString("cluster-secret-file")
+	if c.MaxConnections, err = strconv.Atoi(v.GetString("max-connections")); err != nil {
+		return c, bad("max-connections", fmt.Errorf("%q is not an integer", v.GetString("max-connections")))
+	}
+	if c.MaxPendingRequestBytes, err = parseBytes(v.GetString("max-pending-request-bytes")); err != nil {
+		return c, bad("max-pending-request-bytes", err)
+	}
 	c.AZ = v.GetString("az")
 	for _, n := range []struct {
 		flag string
@@ -95,7 +116,7 @@ func loadAgentConfig(cmd *cobra.Command) (agent.Config, error) {
 	for _, d := range []struct {
 		flag string
 		dst  *time.Duration
-	}{{"dead-timeout", &c.DeadTimeout}, {"flush-interval", &c.FlushInterval}, {"orphan-scan-interval", &c.OrphanScanInterval}, {"orphan-grace", &c.OrphanGrace}, {"dead-file-grace", &c.DeadFileGrace}} {
+	}{{"dead-timeout", &c.DeadTimeout}, {"flush-interval", &c.FlushInterval}, {"orphan-scan-interval", &c.OrphanScanInterval}, {"orphan-grace", &c.OrphanGrace}, {"dead-file-grace", &c.DeadFileGrace}, {"request-read-timeout", &c.RequestReadTimeout}, {"connections-max-idle", &c.ConnectionsMaxIdle}} {
 		if *d.dst, err = time.ParseDuration(v.GetString(d.flag)); err != nil {
 			return c, bad(d.flag, err)
 		}
@@ -116,8 +137,19 @@ func loadAgentConfig(cmd *cobra.Command) (agent.Config, error) {
 	if c.AutoCreateTopics, err = strconv.ParseBool(v.GetString("auto-create-topics")); err != nil {
 		return c, bad("auto-create-topics", err)
 	}
+	if c.Pprof, err = strconv.ParseBool(v.GetString("pprof")); err != nil {
+		return c, bad("pprof", err)
+	}
 	if c.DefaultPartitions, err = getInt32(v, "default-partitions"); err != nil {
 		return c, bad("default-partitions", err)
+	}
+	for _, p := range []struct {
+		flag string
+		dst  *float64
+	}{{"price-put-per-1000", &c.Prices.PutPer1000}, {"price-get-per-1000", &c.Prices.GetPer1000}} {
+		if *p.dst, err = strconv.ParseFloat(v.GetString(p.flag), 64); err != nil {
+			return c, bad(p.flag, fmt.Errorf("%q is not a price in dollars", v.GetString(p.flag)))
+		}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(v.GetString("log-level"))); err != nil {

@@ -30,7 +30,7 @@ func main() {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
-	root.AddCommand(newAgentCommand(), newPlaygroundCommand(), kcmd.NewCommand())
+	root.AddCommand(newAgentCommand(), newPlaygroundCommand(), newDemoCommand(), newBenchCommand(), kcmd.NewCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "wisp:", err)
 		os.Exit(exitCode(err))

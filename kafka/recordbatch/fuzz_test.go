@@ -3,6 +3,9 @@ package recordbatch
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -213,4 +216,37 @@ func knownError(err error) bool {
 		}
 	}
 	return false
+}
+
+// TestUpdateFuzzCorpus writes the committed seed corpora of the batch
+// fuzzers when WISP_UPDATE_FUZZ_CORPUS is set (`make fuzz-corpus`): every
+// codec as franz-go's producer encodes it and as Build does, and a record
+// set of two batches. It always checks that those seeds validate.
+func TestUpdateFuzzCorpus(t *testing.T) {
+	seeds := map[string][]byte{}
+	for _, c := range codecCases {
+		seeds["franz-go-"+c.name] = franzBatch(t, c, sampleRecords())
+		seeds["build-"+c.name] = Build(idempotentOpts(c), sampleRecords())
+	}
+	set, _ := threeBatches()
+	for name, b := range seeds {
+		if _, err := Validate(b); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	seeds["three-batches"] = set
+	if os.Getenv("WISP_UPDATE_FUZZ_CORPUS") == "" {
+		return
+	}
+	for _, target := range []string{"FuzzValidate", "FuzzSplit", "FuzzWalk", "FuzzRecords"} {
+		dir := filepath.Join("testdata", "fuzz", target)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, b := range seeds {
+			if err := os.WriteFile(filepath.Join(dir, "seed-"+name), fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", b), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
