@@ -27,6 +27,10 @@ type Config struct {
 	// Loader fetches missing blocks. Default: StoreLoader over the store
 	// given to New, with BlockSize.
 	Loader Loader
+	// DisableReadAhead turns off loading the block after each full block a
+	// reader uses (see readAheadLocked), so every load is one a reader asked
+	// for.
+	DisableReadAhead bool
 }
 
 // Defaults for zero Config fields.
@@ -37,9 +41,11 @@ const (
 
 // Stats are cumulative counters, except Bytes, the bytes cached now. Hits and
 // Misses count blocks looked up by ReadAt; a miss that joins a load already in
-// flight is a miss but not a load.
+// flight is a miss but not a load. ReadAheads counts the loads (also in
+// Loads) started for the block after one a reader used.
 type Stats struct {
 	Hits, Misses, Loads, Evictions, Bytes int64
+	ReadAheads                            int64
 }
 
 // Cache is a byte-bounded LRU of immutable object blocks. Safe for concurrent
@@ -49,6 +55,7 @@ type Cache struct {
 	blockSize int64
 	maxBytes  int64
 	loader    Loader
+	readAhead bool
 	log       *slog.Logger
 
 	mu      sync.Mutex
@@ -66,6 +73,9 @@ type blockID struct {
 type entry struct {
 	id   blockID
 	data []byte
+	// ahead marks a block read ahead that no reader has used yet: the first
+	// reader to use it reads ahead the next one.
+	ahead bool
 }
 
 // New returns an empty cache reading from store (unless cfg.Loader is set).
@@ -87,6 +97,7 @@ func New(cfg Config, store objstore.Store, logger *slog.Logger) *Cache {
 		blockSize: cfg.BlockSize,
 		maxBytes:  cfg.MaxBytes,
 		loader:    cfg.Loader,
+		readAhead: !cfg.DisableReadAhead,
 		log:       logger,
 		lru:       list.New(),
 		byKey:     map[string]map[int64]*list.Element{},

@@ -30,7 +30,7 @@ func newFixture(t *testing.T, maxBytes int64) *fixture {
 	mem := objstore.NewMem()
 	faulty := objstore.NewFaulty(mem)
 	counted := objstore.NewCounting(faulty)
-	return &fixture{mem, faulty, counted, New(Config{BlockSize: testBlock, MaxBytes: maxBytes}, counted, nil)}
+	return &fixture{mem, faulty, counted, New(Config{DisableReadAhead: true, BlockSize: testBlock, MaxBytes: maxBytes}, counted, nil)}
 }
 
 func (f *fixture) gets() int64 { return f.counted.Snapshot()[objstore.OpGet].Requests }
@@ -174,7 +174,7 @@ func TestConcurrentReadersOneGet(t *testing.T) {
 	mem := objstore.NewMem()
 	counted := objstore.NewCounting(mem)
 	gate := gatedStore{Store: counted, open: make(chan struct{})}
-	c := New(Config{BlockSize: testBlock}, gate, nil)
+	c := New(Config{DisableReadAhead: true, BlockSize: testBlock}, gate, nil)
 	data := randBytes(testBlock)
 	if err := mem.Put(context.Background(), "k", data); err != nil {
 		t.Fatal(err)
@@ -286,7 +286,7 @@ func TestEvictionKeepsBound(t *testing.T) {
 		t.Error("least recently used block 7 was not evicted")
 	}
 	// A block larger than the whole bound is served but not kept.
-	small := New(Config{BlockSize: testBlock, MaxBytes: testBlock / 2}, f.counted, nil)
+	small := New(Config{DisableReadAhead: true, BlockSize: testBlock, MaxBytes: testBlock / 2}, f.counted, nil)
 	before = f.gets()
 	for range 2 {
 		if _, err := small.ReadAt(ctx, "k", 0, 1); err != nil {
@@ -321,7 +321,7 @@ func TestStoreErrorNotCached(t *testing.T) {
 func TestCanceledReaderDoesNotFailOthers(t *testing.T) {
 	mem := objstore.NewMem()
 	gate := gatedStore{Store: mem, open: make(chan struct{})}
-	c := New(Config{BlockSize: testBlock}, gate, nil)
+	c := New(Config{DisableReadAhead: true, BlockSize: testBlock}, gate, nil)
 	data := randBytes(testBlock)
 	if err := mem.Put(context.Background(), "k", data); err != nil {
 		t.Fatal(err)
@@ -358,7 +358,7 @@ func TestCanceledReaderDoesNotFailOthers(t *testing.T) {
 func TestLastWaiterCancelsLoad(t *testing.T) {
 	started := make(chan struct{})
 	canceled := make(chan struct{})
-	c := New(Config{BlockSize: testBlock, Loader: loaderFunc(func(ctx context.Context, key string, block int64) ([]byte, error) {
+	c := New(Config{DisableReadAhead: true, BlockSize: testBlock, Loader: loaderFunc(func(ctx context.Context, key string, block int64) ([]byte, error) {
 		close(started)
 		<-ctx.Done()
 		close(canceled)
@@ -389,7 +389,7 @@ func (f loaderFunc) LoadBlock(ctx context.Context, key string, block int64) ([]b
 func TestCustomLoader(t *testing.T) {
 	var mu sync.Mutex
 	var asked []int64
-	c := New(Config{BlockSize: 4, Loader: loaderFunc(func(_ context.Context, key string, block int64) ([]byte, error) {
+	c := New(Config{DisableReadAhead: true, BlockSize: 4, Loader: loaderFunc(func(_ context.Context, key string, block int64) ([]byte, error) {
 		mu.Lock()
 		asked = append(asked, block)
 		mu.Unlock()
@@ -407,7 +407,7 @@ func TestCustomLoader(t *testing.T) {
 func TestDropDuringLoadIsNotCached(t *testing.T) {
 	mem := objstore.NewMem()
 	gate := gatedStore{Store: mem, open: make(chan struct{})}
-	c := New(Config{BlockSize: testBlock}, gate, nil)
+	c := New(Config{DisableReadAhead: true, BlockSize: testBlock}, gate, nil)
 	if err := mem.Put(context.Background(), "k", randBytes(testBlock)); err != nil {
 		t.Fatal(err)
 	}

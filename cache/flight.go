@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // flight is one block load shared by every reader that missed the block
@@ -15,6 +16,7 @@ type flight struct {
 	waiters int                // readers still waiting
 	cancel  context.CancelFunc // cancels the load when waiters drops to 0
 	dropped bool               // Drop ran: do not cache the result
+	ahead   bool               // started by read-ahead and no reader joined it yet
 }
 
 // blockWait is one block a ReadAt needs: either data (a hit) or a flight to wait on.
@@ -29,11 +31,19 @@ func (c *Cache) lookupLocked(ctx context.Context, id blockID) blockWait {
 	if el, ok := c.byKey[id.key][id.block]; ok {
 		c.stats.Hits++
 		c.lru.MoveToFront(el)
-		return blockWait{id: id, data: el.Value.(*entry).data}
+		e := el.Value.(*entry)
+		if e.ahead {
+			e.ahead = false
+			if int64(len(e.data)) == c.blockSize {
+				c.readAheadLocked(blockID{id.key, id.block + 1})
+			}
+		}
+		return blockWait{id: id, data: e.data}
 	}
 	c.stats.Misses++
 	if f, ok := c.flights[id]; ok {
 		f.waiters++
+		f.ahead = false
 		return blockWait{id: id, flight: f}
 	}
 	c.stats.Loads++
@@ -46,6 +56,33 @@ func (c *Cache) lookupLocked(ctx context.Context, id blockID) blockWait {
 	go c.load(lctx, id, f)
 	return blockWait{id: id, flight: f}
 }
+
+// readAheadLocked starts loading a block no reader asked for yet, unless it
+// is cached or loading. Consumers read a partition's data in order, and a
+// file holds it in order, so the block after the one just read is usually
+// read next: loading it now overlaps its GET with the reader's work instead
+// of making the next fetch wait for it. Read-ahead only follows a full block
+// (the object goes on), and runs one block ahead of the readers.
+func (c *Cache) readAheadLocked(id blockID) {
+	if !c.readAhead {
+		return
+	}
+	if _, ok := c.byKey[id.key][id.block]; ok {
+		return
+	}
+	if _, ok := c.flights[id]; ok {
+		return
+	}
+	c.stats.Loads++
+	c.stats.ReadAheads++
+	lctx, cancel := context.WithTimeout(context.Background(), readAheadTimeout)
+	f := &flight{done: make(chan struct{}), cancel: cancel, ahead: true}
+	c.flights[id] = f
+	go c.load(lctx, id, f)
+}
+
+// readAheadTimeout bounds a read-ahead load, which no reader waits for.
+const readAheadTimeout = 30 * time.Second
 
 func (c *Cache) load(ctx context.Context, id blockID, f *flight) {
 	data, err := c.loader.LoadBlock(ctx, id.key, id.block)
@@ -63,6 +100,13 @@ func (c *Cache) load(ctx context.Context, id blockID, f *flight) {
 	}
 	if err == nil && !f.dropped {
 		c.insertLocked(id, data)
+		if f.ahead {
+			if el, ok := c.byKey[id.key][id.block]; ok {
+				el.Value.(*entry).ahead = true
+			}
+		} else if int64(len(data)) == c.blockSize {
+			c.readAheadLocked(blockID{id.key, id.block + 1})
+		}
 	}
 	f.data, f.err = data, err
 	c.mu.Unlock()

@@ -48,7 +48,7 @@ func newShared(t *testing.T, n int, mutate func(*RemoteConfig)) *sharedFixture {
 			mutate(&cfg)
 		}
 		a.loader = NewRemoteLoader(cfg)
-		a.cache = New(Config{BlockSize: testBlock, MaxBytes: 1 << 20, Loader: a.loader}, f.counted, nil)
+		a.cache = New(Config{DisableReadAhead: true, BlockSize: testBlock, MaxBytes: 1 << 20, Loader: a.loader}, f.counted, nil)
 		h := BlockHandler(a.cache)
 		a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			a.requests.Add(1)
@@ -185,7 +185,7 @@ func TestOwnerFailures(t *testing.T) {
 			w.Header().Set(markerHeader, "1")
 			http.Error(w, "store down", http.StatusBadGateway)
 		})},
-		{"different block size", BlockHandler(New(Config{BlockSize: 2 * testBlock}, objstore.NewMem(), nil))},
+		{"different block size", BlockHandler(New(Config{DisableReadAhead: true, BlockSize: 2 * testBlock}, objstore.NewMem(), nil))},
 		{"short body", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set(markerHeader, "1")
 			w.Header().Set("Content-Length", strconv.Itoa(testBlock))
@@ -205,7 +205,7 @@ func TestOwnerFailures(t *testing.T) {
 			peers := NewPeerSet(1)
 			peers.Set([]Node{{ID: 2, Addr: srv.Listener.Addr().String()}}) // node 2 owns everything
 			loader := NewRemoteLoader(RemoteConfig{Peers: peers, Store: counted, BlockSize: testBlock, Timeout: 200 * time.Millisecond})
-			c := New(Config{BlockSize: testBlock, Loader: loader}, counted, nil)
+			c := New(Config{DisableReadAhead: true, BlockSize: testBlock, Loader: loader}, counted, nil)
 			got, err := c.ReadAt(context.Background(), "file", 0, int64(len(data)))
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("ReadAt = %d bytes, %v; want the object", len(got), err)
@@ -309,7 +309,7 @@ func TestBlockHandler(t *testing.T) {
 	mem := objstore.NewMem()
 	counted := objstore.NewCounting(mem)
 	gate := make(chan struct{})
-	c := New(Config{BlockSize: testBlock}, gatedStore{counted, gate}, nil)
+	c := New(Config{DisableReadAhead: true, BlockSize: testBlock}, gatedStore{counted, gate}, nil)
 	srv := httptest.NewServer(BlockHandler(c))
 	defer srv.Close()
 	data := randBytes(2*testBlock + 5)
@@ -392,7 +392,7 @@ func TestRemoteLoaderWithoutRing(t *testing.T) {
 		t.Fatal(err)
 	}
 	loader := NewRemoteLoader(RemoteConfig{Peers: NewPeerSet(1), Store: counted, BlockSize: testBlock})
-	c := New(Config{BlockSize: testBlock, Loader: loader}, counted, nil)
+	c := New(Config{DisableReadAhead: true, BlockSize: testBlock, Loader: loader}, counted, nil)
 	got, err := c.ReadAt(context.Background(), "k", 0, testBlock)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("ReadAt with an empty ring = %v", err)
