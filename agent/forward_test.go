@@ -32,6 +32,11 @@ func TestEveryFSMResultForwards(t *testing.T) {
 		&fsm.DeleteScram{Keys: []fsm.ScramKey{{User: "u", Mechanism: fsm.ScramSHA256}, {User: "v", Mechanism: fsm.ScramSHA512}}},
 		&fsm.CreateACLs{ACLs: []fsm.ACL{{ResourceType: fsm.ACLResourceTopic, ResourceName: "t", PatternType: fsm.ACLPatternLiteral, Principal: "User:u", Host: "*", Operation: 3, Permission: fsm.ACLPermAllow}}},
 		&fsm.DeleteACLs{Filters: []fsm.ACLFilter{{ResourceType: fsm.ACLResourceAny, PatternType: fsm.ACLPatternAny, Operation: fsm.ACLOpAny, Permission: fsm.ACLPermAny}}},
+		&fsm.InitTxnProducer{TransactionalID: "tx", TimeoutMs: 1000, ProducerID: -1, ProducerEpoch: -1, NowMs: 1},
+		&fsm.AddToTxn{TransactionalID: "tx", ProducerID: 2, Partitions: []fsm.PartitionKey{{TopicID: topic}}, Groups: []string{"g"}, NowMs: 1},
+		&fsm.TxnCommitOffsets{TransactionalID: "tx", ProducerID: 2, Group: "g", NowMs: 1, Offsets: []fsm.OffsetCommit{{TopicID: topic, Offset: 1, LeaderEpoch: -1}}},
+		&fsm.EndTxn{TransactionalID: "tx", ProducerID: 2, Commit: true, NowMs: 1},
+		&fsm.CompleteTxn{End: fsm.TxnEnd{TransactionalID: "tx", ProducerID: 2, Commit: true}, NowMs: 1},
 		&fsm.DeleteTopic{Name: "t", NowMs: 2},
 		&fsm.ForgetFiles{Keys: []string{"k"}},
 	}

@@ -106,7 +106,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"unknown type", []byte{99, 1}, ErrUnknownCommand},
 		{"unknown ignorable type", []byte{0x80 | 99, 1}, ErrUnknownCommand},
 		{"version zero", []byte{byte(CmdCreateTopic), 0, '{', '}'}, ErrUnknownVersion},
-		{"future version", []byte{byte(CmdCommitFile), 2}, ErrUnknownVersion},
+		{"future version", []byte{byte(CmdCommitFile), 3}, ErrUnknownVersion},
 		{"bad json", append([]byte{byte(CmdCreateTopic), 1}, `{"name":`...), ErrMalformed},
 		{"json unknown field", append([]byte{byte(CmdDeleteTopic), 1}, `{"name":"x","extra":1}`...), ErrMalformed},
 		{"json trailing data", append([]byte{byte(CmdDeleteTopic), 1}, `{"name":"x"} {}`...), ErrMalformed},
