@@ -31,7 +31,8 @@ import (
 // copied batches read back exactly as before. The old files die when their
 // last entry goes and are deleted after the dead-file grace, so fetches in
 // flight still find them. Runs of compacted topics are rewritten instead of
-// copied (see compactKeys in compaction_keys.go).
+// copied (see compactKeys in compaction_keys.go), and only below the last
+// stable offset, without aborted records (compaction_txn.go).
 
 // CompactionConfig tunes the compactor.
 type CompactionConfig struct {
@@ -97,6 +98,9 @@ type partRun struct {
 	// fromStart says entries begin at the partition's first entry: no older
 	// record of any key is live, so expired tombstones may go.
 	fromStart bool
+	// aborted lists the aborted transactions over a keyed run's offsets:
+	// their records are dropped (see compaction_txn.go).
+	aborted abortedIndex
 }
 
 func (cp *compactor) maxBytes() int64 {
@@ -155,8 +159,8 @@ func (c *collector) compactLevel(ctx context.Context, out int32) error {
 			backlog += atLevel
 			pr := partRun{topicID: t.ID, partition: p, entries: run}
 			pr.keyed, pr.deleteRetentionMs = topicCompacts(t.Configs)
-			if pr.keyed {
-				pr.entries, pr.fromStart = c.keyedRun(t.ID, p, run, window)
+			if pr.keyed && !c.planKeyedRun(&pr, run, cp.cfg.FanIn, window) {
+				continue // waits for the last stable offset to pass it
 			}
 			var n int64
 			for _, e := range pr.entries {

@@ -85,8 +85,10 @@ type inBatch struct {
 
 // compactKeys writes the newest record per key of r's entries to b as
 // uncompressed batches with real base offsets, one per input batch that
-// keeps a record. The batches cover r's offsets up to its last: when the
-// tail was removed an empty batch claims it, so consumers move past it.
+// keeps a record. Batches of r.aborted's transactions are left out before
+// keys are counted; markers are copied as they are. The batches cover r's
+// offsets up to its last: when the tail was removed an empty batch claims
+// it, so consumers move past it.
 // Every output batch lies within the offsets of the input entry it came
 // from; cuts[k] is b's length after the output of entry k, so the output
 // can be split into entries at any input entry boundary.
@@ -110,6 +112,9 @@ func compactKeys(ctx context.Context, read func(ctx context.Context, key string,
 				base = h.BaseOffset
 			}
 			next = base + h.OffsetCount()
+			if r.aborted.aborted(h, base) {
+				return true // dropped, and no key's newest value
+			}
 			ib := inBatch{h: h, base: base, raw: raw}
 			if !h.Control() {
 				if ib.recs, derr = recordbatch.Records(raw); derr != nil {

@@ -101,6 +101,13 @@ func TestSecuritySASLSSL(t *testing.T) {
 		if len(infos) != 2 || infos[0].Iterations != 8192 || infos[1].Iterations != 4096 {
 			t.Fatalf("alice's credentials: %+v", described["alice"])
 		}
+		// The Java tool describes users with their SCRAM mechanisms (it
+		// asks for client quotas too, which are empty).
+		out, _ = tools.run("", "kafka-configs", "--command-config", adminProps, "--describe",
+			"--entity-type", "users", "--entity-name", "alice")
+		if !strings.Contains(out, "SCRAM-SHA-256=iterations=8192") || !strings.Contains(out, "SCRAM-SHA-512=iterations=4096") {
+			t.Fatalf("kafka-configs --describe --entity-type users said:\n%s", out)
+		}
 
 		// alice logs in with both SCRAM mechanisms and PLAIN, from Go and Java.
 		for _, mech := range allMechanisms {
