@@ -211,6 +211,16 @@ func (s *Server) readPartition(ctx context.Context, key fsm.PartitionKey, offset
 		if len(entries) == 0 {
 			return out, 0
 		}
+		if out == nil {
+			// One allocation instead of append's growth copies: no more
+			// than these entries hold, nor than the limit (which the first
+			// batch alone may exceed).
+			var sum int64
+			for _, e := range entries {
+				sum += e.Len
+			}
+			out = make([]byte, 0, min(sum, max(limit, entries[0].Len)))
+		}
 		for _, e := range entries {
 			if int64(len(out)) >= limit && !(atLeastOne && len(out) == 0) {
 				return out, 0

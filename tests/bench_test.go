@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/wisp-stream/wisp/kafka/recordbatch"
 	"github.com/wisp-stream/wisp/objstore"
 )
 
@@ -119,4 +121,55 @@ func produceBench(b *testing.B, cl *kgo.Client, perSecond int) []time.Duration {
 	b.ReportMetric(float64(b.N)*float64(len(value))/(1<<20)/elapsed.Seconds(), "MiB/s")
 	slices.Sort(lat)
 	return lat
+}
+
+// TestPipelinedAcksAreNotHeldBack: a producer with several requests in flight
+// gets each ack once its data is committed, not once a later request's flush
+// is. Request 1 carries records produced long ago, so its file is sealed at
+// once (their client held them); request 2, fresh, waits for a 20 s
+// interval. Before the fix, the connection kept ack 1 in its write buffer
+// while it waited for request 2, so both arrived 20 s later.
+func TestPipelinedAcksAreNotHeldBack(t *testing.T) {
+	const interval = 20 * time.Second
+	slowPut := func(s objstore.Store) objstore.Store {
+		f := objstore.NewFaulty(s)
+		f.SetLatency(objstore.OpPut, 300*time.Millisecond) // request 2 arrives while file 1 uploads
+		return f
+	}
+	ta := startAgent(t, testConfig(t, withFlushInterval(interval), withStore(slowPut)))
+	createTopic(t, ta.client(), "pipelined", 1)
+
+	produce := func(producedAt time.Time) *kmsg.ProduceRequest {
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(7)
+		req.Acks, req.TimeoutMillis = -1, 60_000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "pipelined"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = recordbatch.Build(recordbatch.BuildOptions{FirstTimestamp: producedAt.UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+			[]recordbatch.Record{{Value: []byte("v")}})
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return req
+	}
+	c := dialRaw(t, ta.KafkaAddr())
+	start := time.Now()
+	c.send(c.frame(produce(start.Add(-interval - 5*time.Second))))
+	time.Sleep(100 * time.Millisecond) // past the early seal's grace: request 2 opens a new file
+	c.send(c.frame(produce(time.Now())))
+
+	c.nc.SetReadDeadline(time.Now().Add(interval / 2))
+	corr, body, err := c.readFrame()
+	if err != nil {
+		t.Fatalf("no ack for request 1 within %s (request 2 waits %s for its flush): %v", interval/2, interval, err)
+	}
+	resp := kmsg.NewPtrProduceResponse()
+	resp.SetVersion(7)
+	if err := resp.ReadFrom(body); err != nil || corr != 1 {
+		t.Fatalf("response 1: correlation id %d, %v", corr, err)
+	}
+	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Fatalf("request 1: error %d, base offset %d", p.ErrorCode, p.BaseOffset)
+	}
+	t.Logf("ack 1 after %v", time.Since(start))
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -313,13 +312,6 @@ func (b *bencher) latency(ctx context.Context, run int) (*Latency, error) {
 		return nil, fmt.Errorf("workload 2 on %s: consumer received %d of %d acked records within 60s of the last ack", topic, received.Load(), total)
 	}
 
-	if os.Getenv("ZZDUMP") != "" {
-		f, _ := os.Create(os.Getenv("ZZDUMP"))
-		for i := range total {
-			fmt.Fprintf(f, "%d %d %d\n", sentAt[i].Milliseconds(), ack[i].Milliseconds(), e2e[i].Milliseconds())
-		}
-		f.Close()
-	}
 	var acks, ends []time.Duration
 	for i := range total {
 		if sentAt[i] >= sentAt[0]+b.o.Warmup {
