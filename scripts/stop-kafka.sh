@@ -20,28 +20,9 @@ pid="${1:-${KAFKA_PID:-}}"
 [[ -n "$pid" ]] || die "usage: stop-kafka.sh [--rm] [PID] (or set KAFKA_PID, as start-kafka.sh prints)"
 [[ "$pid" =~ ^[0-9]+$ ]] || die "PID $pid is not a number"
 
-alive() {
-	kill -0 "$pid" 2>/dev/null || return 1
-	[[ ! -r "/proc/$pid/stat" ]] || [[ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != "Z" ]]
-}
-
-if alive; then
-	if [[ -r "/proc/$pid/cmdline" ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q kafka.Kafka; then
-		die "process $pid is not a Kafka broker ($(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-200)); not stopping it"
-	fi
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 1 600); do
-		alive || break
-		sleep 0.1
-	done
-	if alive; then
-		echo "stop-kafka: $pid ignored SIGTERM for 60s; sending SIGKILL" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	echo "stop-kafka: stopped Kafka $pid" >&2
-else
-	echo "stop-kafka: Kafka $pid is not running" >&2
-fi
+# shellcheck source=scripts/stop-process.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stop-process.sh"
+stop_process stop-kafka Kafka "$pid" kafka.Kafka 60 || exit 1
 
 if $rm_data; then
 	data="${KAFKA_DATA:-}"

@@ -20,29 +20,9 @@ pid="${1:-${WISP_MINIO_PID:-}}"
 [[ -n "$pid" ]] || die "usage: stop-minio.sh [--rm] [PID] (or set WISP_MINIO_PID, as start-minio.sh prints)"
 [[ "$pid" =~ ^[0-9]+$ ]] || die "PID $pid is not a number"
 
-# alive: the process exists and is not a zombie waiting to be reaped.
-alive() {
-	kill -0 "$pid" 2>/dev/null || return 1
-	[[ ! -r "/proc/$pid/stat" ]] || [[ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != "Z" ]]
-}
-
-if alive; then
-	if [[ -r "/proc/$pid/cmdline" ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q minio; then
-		die "process $pid is not MinIO ($(tr '\0' ' ' <"/proc/$pid/cmdline")); not stopping it"
-	fi
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 1 100); do
-		alive || break
-		sleep 0.1
-	done
-	if alive; then
-		echo "stop-minio: $pid ignored SIGTERM for 10s; sending SIGKILL" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	echo "stop-minio: stopped MinIO $pid" >&2
-else
-	echo "stop-minio: MinIO $pid is not running" >&2
-fi
+# shellcheck source=scripts/stop-process.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stop-process.sh"
+stop_process stop-minio MinIO "$pid" minio 10 || exit 1
 
 if $rm_data; then
 	data="${WISP_MINIO_DATA:-}"
