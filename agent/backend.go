@@ -39,6 +39,8 @@ func (b *backend) ReadAt(ctx context.Context, key string, off, n int64) ([]byte,
 	return data, err
 }
 
+func (b *backend) Prefetch(key string, off, n int64) { b.cache.Prefetch(key, off, n) }
+
 func (b *backend) SyncMetadata(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()

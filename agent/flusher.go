@@ -50,10 +50,12 @@ type Flusher struct {
 	freed     chan struct{} // closed and replaced whenever buffered drops
 	closed    bool
 	lastEarly time.Time // last seal brought forward for records that had waited in a client
-	queue     chan *pendingFile
-	puts      chan struct{} // upload slots
-	loopDone  chan struct{}
-	closeOnce sync.Once
+	// lastFileBytes is the size of the last file sealed (nextFileCap).
+	lastFileBytes int
+	queue         chan *pendingFile
+	puts          chan struct{} // upload slots
+	loopDone      chan struct{}
+	closeOnce     sync.Once
 }
 
 type pendingFile struct {
@@ -141,7 +143,7 @@ func (f *Flusher) Append(ctx context.Context, batches []kafka.ProduceBatch) (kaf
 	}
 	now := time.Now()
 	if f.cur == nil {
-		cur := &pendingFile{b: datafile.NewBuilder(), natural: now.Add(f.cfg.Interval), deadline: now.Add(f.cfg.Interval)}
+		cur := &pendingFile{b: datafile.NewBuilderSize(f.nextFileCap()), natural: now.Add(f.cfg.Interval), deadline: now.Add(f.cfg.Interval)}
 		f.cur = cur
 		cur.timer = time.AfterFunc(f.cfg.Interval, func() {
 			f.mu.Lock()
@@ -227,6 +229,14 @@ func (f *Flusher) bringForwardLocked(cur *pendingFile, batches []kafka.ProduceBa
 	cur.timer.Reset(deadline.Sub(now))
 }
 
+// nextFileCap sizes the next pending file's buffer after the last file
+// sealed, with an eighth to spare: load changes slowly compared with the
+// flush interval, so a steady stream fills its buffer without growing it,
+// and a quiet agent does not hold MaxBytes per file.
+func (f *Flusher) nextFileCap() int {
+	return max(64<<10, min(f.lastFileBytes+f.lastFileBytes/8, 2*int(f.cfg.MaxBytes)))
+}
+
 // sealLocked moves the pending file into the upload/commit pipeline.
 func (f *Flusher) sealLocked() {
 	cur := f.cur
@@ -243,6 +253,7 @@ func (f *Flusher) sealLocked() {
 	cur.key = fmt.Sprintf("%sfiles/%020d-%d-%d.wisp", f.prefix(), time.Now().UnixNano(), f.cfg.NodeID, cur.seq)
 	cur.data = cur.b.Finish()
 	cur.b = nil
+	f.lastFileBytes = len(cur.data)
 	f.queue <- cur // capacity bounds sealed files; blocking here is back-pressure
 	go f.upload(cur)
 }

@@ -28,8 +28,8 @@ type Config struct {
 	// given to New, with BlockSize.
 	Loader Loader
 	// DisableReadAhead turns off loading the block after each full block a
-	// reader uses (see readAheadLocked), so every load is one a reader asked
-	// for.
+	// reader uses (see readAheadLocked) and Prefetch, so every load is one a
+	// reader asked for.
 	DisableReadAhead bool
 }
 
@@ -42,7 +42,8 @@ const (
 // Stats are cumulative counters, except Bytes, the bytes cached now. Hits and
 // Misses count blocks looked up by ReadAt; a miss that joins a load already in
 // flight is a miss but not a load. ReadAheads counts the loads (also in
-// Loads) started for the block after one a reader used.
+// Loads) no reader was waiting for: the block after one a reader used, and
+// Prefetch's.
 type Stats struct {
 	Hits, Misses, Loads, Evictions, Bytes int64
 	ReadAheads                            int64
@@ -161,6 +162,24 @@ func (c *Cache) ReadAt(ctx context.Context, key string, off, n int64) ([]byte, e
 		out = append(out, w.data[lo:hi]...)
 	}
 	return out, nil
+}
+
+// Prefetch starts loading the blocks of [off, off+n) of key that are neither
+// cached nor loading, and returns at once. A reader that knows which ranges
+// it will want next (a fetch: every partition's next entries) calls it so
+// their GETs run in parallel with each other and with its own work, instead
+// of one after another as ReadAt needs them. Load errors are only logged; the
+// ReadAt that needs the block tries again. Like read-ahead, it is off when
+// Config.DisableReadAhead is set.
+func (c *Cache) Prefetch(key string, off, n int64) {
+	if !c.readAhead || off < 0 || n <= 0 || n > math.MaxInt64-off {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for b := off / c.blockSize; b <= (off+n-1)/c.blockSize; b++ {
+		c.loadAheadLocked(blockID{key, b})
+	}
 }
 
 // readErr turns a block load failure into ReadAt's error.

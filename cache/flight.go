@@ -67,6 +67,12 @@ func (c *Cache) readAheadLocked(id blockID) {
 	if !c.readAhead {
 		return
 	}
+	c.loadAheadLocked(id)
+}
+
+// loadAheadLocked starts loading id for no reader in particular, unless it
+// is cached or loading already.
+func (c *Cache) loadAheadLocked(id blockID) {
 	if _, ok := c.byKey[id.key][id.block]; ok {
 		return
 	}

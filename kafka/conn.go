@@ -41,6 +41,9 @@ type inflight struct {
 	// produce's flush): before waiting on it, the writer sends the
 	// responses it holds back for batching.
 	ready <-chan struct{}
+	// fetchSets holds a fetch response's record batches (recordset.go);
+	// resp fills it in the writer goroutine.
+	fetchSets fetchSets
 }
 
 // clientConn is one client connection. Only serve's goroutine reads; only the
@@ -252,8 +255,16 @@ func (c *clientConn) answer(in *inflight, bw *bufio.Writer, buf *[]byte, broken 
 	}
 	resp := in.resp()
 	if resp != nil {
-		*buf = appendResponse((*buf)[:0], in, resp)
-		if _, err := bw.Write(*buf); err != nil {
+		var err error
+		if fr, ok := resp.(*kmsg.FetchResponse); ok && in.fetchSets != nil && piecewise(fr) {
+			err = writeFetch(bw, in, fr, in.fetchSets, buf)
+		} else {
+			in.fetchSets.materialize()
+			*buf = appendResponse((*buf)[:0], in, resp)
+			_, err = bw.Write(*buf)
+		}
+		in.fetchSets = nil
+		if err != nil {
 			*broken = true
 			c.nc.Close()
 			return

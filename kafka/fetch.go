@@ -21,9 +21,9 @@ func init() {
 // entriesPerRead bounds how much of the manifest one partition read walks.
 const entriesPerRead = 64
 
-func handleFetch(c *clientConn, kreq kmsg.Request, _ *inflight) respond {
+func handleFetch(c *clientConn, kreq kmsg.Request, in *inflight) respond {
 	req := kreq.(*kmsg.FetchRequest)
-	return func() kmsg.Response { return c.s.fetch(c.ctx, req) }
+	return func() kmsg.Response { return c.s.fetch(c.ctx, req, in) }
 }
 
 // fetchPart is one requested partition, resolved against the manifest.
@@ -37,7 +37,9 @@ type fetchPart struct {
 	readCommitted bool
 }
 
-func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Response {
+// fetch answers req; the partitions' record batches go to in.fetchSets, for
+// the writer to send without copying them into the response (recordset.go).
+func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, in *inflight) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	if req.SessionID != 0 {
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
@@ -116,7 +118,9 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Respons
 	if req.Version < 3 || budget <= 0 {
 		budget = 1 << 62
 	}
+	s.prefetch(parts, budget)
 	first := true
+	a := &arena{}
 	for _, fp := range parts {
 		p := fp.resp
 		if fp.code != 0 {
@@ -134,14 +138,17 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Respons
 			continue
 		}
 		limit := min(int64(fp.maxBytes), budget)
-		recs, code := s.readPartition(ctx, fp.key, fp.offset, limit, first)
+		recs, last, code := s.readPartition(ctx, a, fp.key, fp.offset, end, limit, first)
 		p.ErrorCode = code
 		if fp.readCommitted {
-			recs, p.AbortedTransactions = s.committedView(fp.key, fp.offset, end, recs)
+			p.AbortedTransactions = s.abortedIn(fp.key, fp.offset, last)
 		}
-		if len(recs) > 0 {
-			p.RecordBatches = recs
-			budget -= int64(len(recs))
+		if recs.n > 0 {
+			if in.fetchSets == nil {
+				in.fetchSets = fetchSets{}
+			}
+			in.fetchSets[p] = recs
+			budget -= int64(recs.n)
 			first = false
 		}
 	}
@@ -155,6 +162,37 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Respons
 		}
 	}
 	return resp
+}
+
+// prefetchMax bounds the bytes one fetch asks the cache to load ahead.
+const prefetchMax = 64 << 20
+
+// prefetch asks the cache for every partition's next entries, twice what the
+// partition may return now: this fetch's share and the next one's. A consumer
+// catching up then waits for the GETs of all its partitions at once, and the
+// next fetch finds its data loaded, instead of each partition's read missing
+// in turn. Entries already cached (what tailing consumers read) cost a lookup.
+func (s *Server) prefetch(parts []*fetchPart, budget int64) {
+	md := s.backend.Metadata()
+	total := min(2*budget, prefetchMax)
+	for _, fp := range parts {
+		if fp.code != 0 {
+			continue
+		}
+		want := min(2*int64(fp.maxBytes), total)
+		entries, _, _ := md.Entries(fp.key.TopicID, fp.key.Partition, fp.offset, entriesPerRead)
+		for _, e := range entries {
+			if want <= 0 {
+				break
+			}
+			s.backend.Prefetch(e.Key, e.Pos, e.Len)
+			want -= e.Len
+			total -= e.Len
+		}
+		if total <= 0 {
+			return
+		}
+	}
 }
 
 // fetchAvailable sums the committed bytes past each partition's fetch offset.
@@ -193,37 +231,29 @@ func (s *Server) fetchAvailable(parts []*fetchPart) (available int64, done bool)
 }
 
 // readPartition returns whole batches starting with the one that holds
-// offset, up to limit bytes; with atLeastOne the first batch is returned even
+// offset and ending before end, up to limit bytes, and the last offset they
+// hold (-1 if none); with atLeastOne the first batch is returned even
 // when it alone exceeds the limit (KIP-74), so a large batch never wedges a
 // consumer. Base offsets are rewritten on the way out: they sit outside the
 // batch CRC, so the stored bytes stay exactly as produced. Entries written
 // by key compaction (AbsoluteOffsets) carry their real base offsets and may
 // leave gaps: a fetch inside a gap gets the next batch, and an entry without
 // batches is passed over.
-func (s *Server) readPartition(ctx context.Context, key fsm.PartitionKey, offset, limit int64, atLeastOne bool) ([]byte, int16) {
+func (s *Server) readPartition(ctx context.Context, a *arena, key fsm.PartitionKey, offset, end, limit int64, atLeastOne bool) (*recordSet, int64, int16) {
 	md := s.backend.Metadata()
-	var out []byte
+	out := &recordSet{a: a}
+	last := int64(-1)
 	for {
 		entries, _, ok := md.Entries(key.TopicID, key.Partition, offset, entriesPerRead)
 		if !ok {
-			return out, kerr.UnknownTopicOrPartition.Code
+			return out, last, kerr.UnknownTopicOrPartition.Code
 		}
 		if len(entries) == 0 {
-			return out, 0
-		}
-		if out == nil {
-			// One allocation instead of append's growth copies: no more
-			// than these entries hold, nor than the limit (which the first
-			// batch alone may exceed).
-			var sum int64
-			for _, e := range entries {
-				sum += e.Len
-			}
-			out = make([]byte, 0, min(sum, max(limit, entries[0].Len)))
+			return out, last, 0
 		}
 		for _, e := range entries {
-			if int64(len(out)) >= limit && !(atLeastOne && len(out) == 0) {
-				return out, 0
+			if int64(out.n) >= limit && !(atLeastOne && out.n == 0) || e.BaseOffset >= end {
+				return out, last, 0
 			}
 			if e.Len == 0 {
 				offset = max(offset, e.LastOffset+1)
@@ -232,10 +262,10 @@ func (s *Server) readPartition(ctx context.Context, key fsm.PartitionKey, offset
 			data, err := s.backend.ReadAt(ctx, e.Key, e.Pos, e.Len)
 			if err != nil {
 				s.log.Warn("fetch could not read data file", "key", e.Key, "pos", e.Pos, "len", e.Len, "err", err)
-				if len(out) > 0 {
-					return out, 0
+				if out.n > 0 {
+					return out, last, 0
 				}
-				return nil, kerr.KafkaStorageError.Code
+				return out, last, kerr.KafkaStorageError.Code
 			}
 			next := e.BaseOffset
 			full := false
@@ -248,25 +278,23 @@ func (s *Server) readPartition(ctx context.Context, key fsm.PartitionKey, offset
 				if next <= offset {
 					return true
 				}
-				if int64(len(out)+len(raw)) > limit && !(atLeastOne && len(out) == 0) {
+				if base >= end || int64(out.n+len(raw)) > limit && !(atLeastOne && out.n == 0) {
 					full = true
 					return false
 				}
-				start := len(out)
-				out = append(out, raw...)
-				recordbatch.SetBaseOffset(out[start:], base)
-				recordbatch.SetPartitionLeaderEpoch(out[start:], 0)
+				out.add(raw, base)
+				last = next - 1
 				return true
 			})
 			if werr != nil {
 				s.log.Error("data file chunk does not parse as record batches", "key", e.Key, "pos", e.Pos, "err", werr)
-				if len(out) > 0 {
-					return out, 0
+				if out.n > 0 {
+					return out, last, 0
 				}
-				return nil, kerr.CorruptMessage.Code
+				return out, last, kerr.CorruptMessage.Code
 			}
 			if full {
-				return out, 0
+				return out, last, 0
 			}
 			offset = max(offset, e.LastOffset+1)
 		}

@@ -124,6 +124,9 @@ type Backend interface {
 	Append(ctx context.Context, batches []ProduceBatch) (Ticket, error)
 	// ReadAt reads a byte range of a data file through the read cache.
 	ReadAt(ctx context.Context, key string, off, n int64) ([]byte, error)
+	// Prefetch starts loading a byte range into the read cache, in the
+	// background, for a ReadAt expected soon.
+	Prefetch(key string, off, n int64)
 	// Brokers lists the live agents; the first is the controller.
 	Brokers() []Broker
 	// SyncMetadata waits until the local replica has caught up with what

@@ -4,7 +4,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/wisp-stream/wisp/fsm"
-	"github.com/wisp-stream/wisp/kafka/recordbatch"
 )
 
 // Fetch and transactions: a read_committed fetch (isolation level 1) reads
@@ -30,22 +29,12 @@ func (s *Server) readEnd(fp *fetchPart, hw int64) (end, lso int64) {
 	return hw, lso
 }
 
-// committedView cuts recs (whole batches read from offset from on) before
-// the first batch at or past end, and lists the aborted transactions that
-// overlap the offsets returned.
-func (s *Server) committedView(key fsm.PartitionKey, from, end int64, recs []byte) ([]byte, []kmsg.FetchResponseTopicPartitionAbortedTransaction) {
-	cut, last := 0, int64(-1)
-	recordbatch.Walk(recs, func(h recordbatch.Header, raw []byte) bool {
-		if h.BaseOffset >= end {
-			return false
-		}
-		cut += len(raw)
-		last = h.LastOffset()
-		return true
-	})
-	recs = recs[:cut]
+// abortedIn lists the aborted transactions that overlap offsets
+// [from, last], what a read_committed fetch returns (readPartition stops it
+// at the last stable offset).
+func (s *Server) abortedIn(key fsm.PartitionKey, from, last int64) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
 	if last < from {
-		return recs, nil
+		return nil
 	}
 	var out []kmsg.FetchResponseTopicPartitionAbortedTransaction
 	for _, a := range s.backend.Metadata().AbortedTxns(key.TopicID, key.Partition, from, last) {
@@ -53,5 +42,5 @@ func (s *Server) committedView(key fsm.PartitionKey, from, end int64, recs []byt
 		at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
 		out = append(out, at)
 	}
-	return recs, out
+	return out
 }
