@@ -42,14 +42,16 @@ type Flusher struct {
 	log    *slog.Logger
 	m      *metrics // nil in unit tests
 
-	mu        sync.Mutex
-	cur       *pendingFile
-	seq       uint64 // last sealed file's sequence
-	failUpTo  uint64 // files sealed up to this sequence fail without commit
-	buffered  int64
-	freed     chan struct{} // closed and replaced whenever buffered drops
-	closed    bool
-	lastEarly time.Time // last seal brought forward for records that had waited in a client
+	mu       sync.Mutex
+	cur      *pendingFile
+	seq      uint64 // last sealed file's sequence
+	failUpTo uint64 // files sealed up to this sequence fail without commit
+	buffered int64
+	freed    chan struct{} // closed and replaced whenever buffered drops
+	closed   bool
+	// sealedAt holds the times of the last two seals, older first: an
+	// early seal waits until Interval after the older one (bringForwardLocked).
+	sealedAt [2]time.Time
 	// lastFileBytes is the size of the last file sealed (nextFileCap).
 	lastFileBytes int
 	queue         chan *pendingFile
@@ -66,11 +68,10 @@ type pendingFile struct {
 	tickets []*ticket
 	bytes   int64
 
-	// timer seals the file at deadline: Interval after its first batch
-	// (natural), or earlier for records that waited in their client.
+	// timer seals the file at deadline: Interval after its first batch,
+	// or earlier for records that waited in their client.
 	timer    *time.Timer
 	deadline time.Time
-	natural  time.Time
 
 	key     string
 	data    []byte
@@ -143,15 +144,12 @@ func (f *Flusher) Append(ctx context.Context, batches []kafka.ProduceBatch) (kaf
 	}
 	now := time.Now()
 	if f.cur == nil {
-		cur := &pendingFile{b: datafile.NewBuilderSize(f.nextFileCap()), natural: now.Add(f.cfg.Interval), deadline: now.Add(f.cfg.Interval)}
+		cur := &pendingFile{b: datafile.NewBuilderSize(f.nextFileCap()), deadline: now.Add(f.cfg.Interval)}
 		f.cur = cur
 		cur.timer = time.AfterFunc(f.cfg.Interval, func() {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if f.cur == cur {
-				if now := time.Now(); now.Before(cur.natural) {
-					f.lastEarly = now
-				}
 				f.sealLocked()
 			}
 		})
@@ -200,12 +198,17 @@ func (f *Flusher) Append(ctx context.Context, batches []kafka.ProduceBatch) (kaf
 // the deadline has passed already, the file is sealed after a short grace,
 // so that the rest of the client's burst (several requests, one batch per
 // partition each) joins it. Timestamps in the future or older than
-// 2 x Interval + 1s (replayed data, skewed clocks) are ignored, and at most
-// one file per Interval is sealed early, so the PUT rate at most doubles.
+// 2 x Interval + 1s (replayed data, skewed clocks) are ignored.
+//
+// The cost bound: no deadline is brought before Interval after the seal
+// before last, so at most two files are sealed per Interval and the PUT rate
+// at most doubles, whatever the clients' timestamps say. Two, not one: a
+// client with all its requests in flight alternates between a file of
+// records that waited (sealed almost at once) and one of records that did
+// not (sealed when the oldest is an interval old), so it needs two seals
+// per interval; allowing one early seal made every other burst wait a
+// second interval, the tail of produce latency at short intervals.
 func (f *Flusher) bringForwardLocked(cur *pendingFile, batches []kafka.ProduceBatch, now time.Time) {
-	if now.Sub(f.lastEarly) < f.cfg.Interval {
-		return
-	}
 	nowMs := now.UnixMilli()
 	horizon := (2*f.cfg.Interval + time.Second).Milliseconds()
 	oldest := int64(-1)
@@ -218,12 +221,12 @@ func (f *Flusher) bringForwardLocked(cur *pendingFile, batches []kafka.ProduceBa
 		return
 	}
 	deadline := now.Add(f.cfg.Interval - time.Duration(oldest)*time.Millisecond)
+	if !deadline.After(now) {
+		deadline = now.Add(min(f.cfg.Interval/10, 5*time.Millisecond))
+	}
+	deadline = maxTime(deadline, f.sealedAt[0].Add(f.cfg.Interval))
 	if !deadline.Before(cur.deadline) {
 		return
-	}
-	if !deadline.After(now) {
-		f.lastEarly = now
-		deadline = now.Add(min(f.cfg.Interval/10, 5*time.Millisecond))
 	}
 	cur.deadline = deadline
 	cur.timer.Reset(deadline.Sub(now))
@@ -249,6 +252,7 @@ func (f *Flusher) sealLocked() {
 	}
 	f.seq++
 	cur.seq = f.seq
+	f.sealedAt = [2]time.Time{f.sealedAt[1], time.Now()}
 	cur.putDone = make(chan struct{})
 	cur.key = fmt.Sprintf("%sfiles/%020d-%d-%d.wisp", f.prefix(), time.Now().UnixNano(), f.cfg.NodeID, cur.seq)
 	cur.data = cur.b.Finish()
@@ -375,4 +379,11 @@ func (f *Flusher) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return errors.Join(errors.New("flusher did not drain before the shutdown deadline"), ctx.Err())
 	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

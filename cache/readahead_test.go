@@ -173,3 +173,45 @@ func TestReadAheadJoinsAndFailures(t *testing.T) {
 		t.Fatalf("block 1 after a failed read-ahead: %v", err)
 	}
 }
+
+// Prefetch loads the blocks of a range in the background, each with one GET,
+// so the ReadAt that follows waits for nothing; blocks cached or loading are
+// not loaded again, and a cache configured without read-ahead does not
+// prefetch either.
+func TestPrefetchLoadsARangeOnce(t *testing.T) {
+	ctx := context.Background()
+	f := readAheadFixture(t)
+	data := randBytes(4 * testBlock)
+	f.put(t, "k", data)
+
+	// Blocks 1 and 2: the range starts and ends inside them.
+	f.cache.Prefetch("k", testBlock+7, testBlock)
+	waitStats(t, f.cache, "prefetch", settled(f.cache))
+	if got := f.gets(); got != 2 {
+		t.Fatalf("%d GETs for a prefetch spanning 2 blocks, want 2", got)
+	}
+	f.cache.Prefetch("k", testBlock, 2*testBlock) // cached: nothing to do
+	waitStats(t, f.cache, "second prefetch", settled(f.cache))
+	if got := f.gets(); got != 2 {
+		t.Fatalf("prefetching cached blocks cost %d GETs, want none beyond the first 2", got-2)
+	}
+	got, err := f.cache.ReadAt(ctx, "k", testBlock+7, testBlock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data[testBlock+7:2*testBlock+7]) {
+		t.Fatal("ReadAt after Prefetch returned wrong bytes")
+	}
+	if s := f.cache.Stats(); s.Misses != 0 || s.Hits != 2 {
+		t.Fatalf("stats %+v: the read after a prefetch must hit both blocks", s)
+	}
+
+	off := newFixture(t, 1<<20)
+	off.cache = New(Config{BlockSize: testBlock, MaxBytes: 1 << 20, DisableReadAhead: true}, off.counted, nil)
+	off.put(t, "k", data)
+	off.cache.Prefetch("k", 0, int64(len(data)))
+	waitStats(t, off.cache, "prefetch with read-ahead off", settled(off.cache))
+	if got := off.gets(); got != 0 {
+		t.Fatalf("Prefetch with DisableReadAhead cost %d GETs, want 0", got)
+	}
+}

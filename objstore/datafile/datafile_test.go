@@ -13,9 +13,10 @@ func topic(n byte) [16]byte { return [16]byte{0: n, 15: n} }
 
 // sampleFile builds a file of n batches with distinct contents and returns it
 // with the batches and their expected entries.
-func sampleFile(n int) ([]byte, [][]byte, []IndexEntry) {
+func sampleFile(n int) ([]byte, [][]byte, []IndexEntry) { return sampleFileWith(NewBuilder(), n) }
+
+func sampleFileWith(b *Builder, n int) ([]byte, [][]byte, []IndexEntry) {
 	r := rand.New(rand.NewPCG(1, 2))
-	b := NewBuilder()
 	var batches [][]byte
 	var want []IndexEntry
 	for i := range n {
@@ -29,6 +30,18 @@ func sampleFile(n int) ([]byte, [][]byte, []IndexEntry) {
 		want = append(want, IndexEntry{TopicID: tid, Partition: part, Pos: pos, Len: int32(len(batch))})
 	}
 	return b.Finish(), batches, want
+}
+
+// However its buffer starts (too small, so it grows many times, or larger
+// than the file), a builder writes the same file.
+func TestBuilderCapacityDoesNotChangeTheFile(t *testing.T) {
+	want, _, _ := sampleFile(1000) // about 300 KiB: NewBuilder's buffer grows too
+	for _, capacity := range []int{0, 8, 1000, len(want) - 1, len(want), 1 << 22} {
+		got, _, _ := sampleFileWith(NewBuilderSize(capacity), 1000)
+		if !bytes.Equal(got, want) {
+			t.Errorf("capacity %d: file of %d bytes differs from NewBuilder's (%d bytes)", capacity, len(got), len(want))
+		}
+	}
 }
 
 func TestRoundTrip(t *testing.T) {
