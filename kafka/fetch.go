@@ -35,6 +35,10 @@ type fetchPart struct {
 	resp     *kmsg.FetchResponseTopicPartition
 	// readCommitted reads only up to the last stable offset (txnfetch.go).
 	readCommitted bool
+	// lagging: the offset is past this replica's high watermark and the
+	// replica could not catch up with the Raft leader, so the offset may
+	// well exist; the partition waits instead of being out of range.
+	lagging bool
 }
 
 // fetch answers req; the partitions' record batches go to in.fetchSets, for
@@ -78,6 +82,21 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, in *inflight
 				fp.key = fsm.PartitionKey{TopicID: info.ID, Partition: rp.Partition}
 			}
 			parts = append(parts, fp)
+		}
+	}
+
+	// An offset past this replica's high watermark may be one the leader has
+	// committed and this replica not yet applied: the consumer learned it
+	// through another agent, or just produced it through this one. Catch up
+	// before calling it out of range, which makes clients reset their
+	// position; when catching up fails, such partitions wait like
+	// partitions at their end (KIP-392 followers answer the same way).
+	if s.pastLocalEnd(parts) && s.backend.SyncMetadata(ctx) != nil {
+		for _, fp := range parts {
+			if fp.code == 0 {
+				info, _ := md.Partition(fp.key.TopicID, fp.key.Partition)
+				fp.lagging = fp.offset > info.HighWatermark
+			}
 		}
 	}
 
@@ -131,7 +150,7 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, in *inflight
 		end, lso := s.readEnd(fp, info.HighWatermark)
 		p.HighWatermark, p.LastStableOffset, p.LogStartOffset = info.HighWatermark, lso, info.LogStartOffset
 		switch {
-		case fp.offset < info.LogStartOffset || fp.offset > info.HighWatermark:
+		case fp.offset < info.LogStartOffset || fp.offset > info.HighWatermark && !fp.lagging:
 			p.ErrorCode = kerr.OffsetOutOfRange.Code
 			continue
 		case fp.offset >= end || budget <= 0:
@@ -162,6 +181,21 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, in *inflight
 		}
 	}
 	return resp
+}
+
+// pastLocalEnd reports whether some partition's fetch offset is past this
+// replica's high watermark.
+func (s *Server) pastLocalEnd(parts []*fetchPart) bool {
+	md := s.backend.Metadata()
+	for _, fp := range parts {
+		if fp.code != 0 {
+			continue
+		}
+		if info, ok := md.Partition(fp.key.TopicID, fp.key.Partition); ok && fp.offset > info.HighWatermark {
+			return true
+		}
+	}
+	return false
 }
 
 // prefetchMax bounds the bytes one fetch asks the cache to load ahead.
@@ -209,7 +243,7 @@ func (s *Server) fetchAvailable(parts []*fetchPart) (available int64, done bool)
 			fp.code = kerr.UnknownTopicOrPartition.Code
 			return 0, true
 		}
-		if fp.offset < info.LogStartOffset || fp.offset > info.HighWatermark {
+		if fp.offset < info.LogStartOffset || fp.offset > info.HighWatermark && !fp.lagging {
 			return 0, true
 		}
 		end := info.HighWatermark

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestNetworkPartitionNoSplitBrain cuts the Raft leader off from the other
@@ -16,33 +18,7 @@ import (
 // writes; the majority elects a leader and keeps acking; after healing, all
 // three agents agree on every offset and every acked record is there.
 func TestNetworkPartitionNoSplitBrain(t *testing.T) {
-	var cut atomic.Value // the isolated agent's IP, or ""
-	cut.Store("")
-	c := &cluster{t: t, bucket: backends[0].bucket(t)}
-	for i := 1; i <= 3; i++ {
-		ip := fmt.Sprintf("127.0.0.%d", i)
-		cfg := testConfig(t, withBucket(c.bucket))
-		cfg.KafkaAddr, cfg.HTTPAddr, cfg.GossipAddr = ip+":0", ip+":0", ip+":0"
-		cfg.RaftAddr = freeAddrOn(t, ip)
-		cfg.PeerFilter = func(peer string) bool {
-			x := cut.Load().(string)
-			return x != "" && peer != ip && (ip == x) != (peer == x)
-		}
-		if i > 1 {
-			cfg.Join = []string{c.agents[0].GossipAddr()}
-		}
-		c.agents = append(c.agents, startAgent(t, cfg))
-	}
-	c.waitVoters(3)
-	createTopicIfMissing(t, c.agents[0].client(), "split", 1)
-	waitFor(t, 10*time.Second, "the topic on every agent", func() bool {
-		for _, a := range c.agents {
-			if _, ok := a.Metadata().Topic("split"); !ok {
-				return false
-			}
-		}
-		return true
-	})
+	c, cut := startCuttableCluster(t, "split")
 
 	old := c.leader()
 	var majority []*testAgent
@@ -119,6 +95,100 @@ func TestNetworkPartitionNoSplitBrain(t *testing.T) {
 		if at[off] != v {
 			t.Fatalf("acked %q at offset %d, the log has %q there", v, off, at[off])
 		}
+	}
+}
+
+// startCuttableCluster starts three agents on 127.0.0.1-3 whose peer filter
+// drops agent-to-agent traffic across a cut: storing an agent's IP in cut
+// isolates it, storing "" heals. topic (one partition) exists everywhere.
+func startCuttableCluster(t *testing.T, topic string) (*cluster, *atomic.Value) {
+	cut := &atomic.Value{}
+	cut.Store("")
+	c := &cluster{t: t, bucket: backends[0].bucket(t)}
+	for i := 1; i <= 3; i++ {
+		ip := fmt.Sprintf("127.0.0.%d", i)
+		cfg := testConfig(t, withBucket(c.bucket))
+		cfg.KafkaAddr, cfg.HTTPAddr, cfg.GossipAddr = ip+":0", ip+":0", ip+":0"
+		cfg.RaftAddr = freeAddrOn(t, ip)
+		cfg.PeerFilter = func(peer string) bool {
+			x := cut.Load().(string)
+			return x != "" && peer != ip && (ip == x) != (peer == x)
+		}
+		if i > 1 {
+			cfg.Join = []string{c.agents[0].GossipAddr()}
+		}
+		c.agents = append(c.agents, startAgent(t, cfg))
+	}
+	c.waitVoters(3)
+	createTopicIfMissing(t, c.agents[0].client(), topic, 1)
+	waitFor(t, 10*time.Second, "the topic on every agent", func() bool {
+		for _, a := range c.agents {
+			if _, ok := a.Metadata().Topic(topic); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	return c, cut
+}
+
+// A consumer that read a partition through one agent and goes on through
+// another whose replica is behind (cut off from the Raft leader here, a few
+// milliseconds of replication lag in practice) asks for an offset that agent
+// has not applied yet. It must wait for it, not get OFFSET_OUT_OF_RANGE,
+// which makes clients reset their position (to the start or the end of the
+// log, re-reading or skipping records).
+func TestFetchPastALaggingReplicaWaits(t *testing.T) {
+	c, cut := startCuttableCluster(t, "lag")
+	leader := c.leader()
+	var behind *testAgent
+	for _, a := range c.agents {
+		if a != leader {
+			behind = a
+			break
+		}
+	}
+	info, _ := behind.Metadata().Topic("lag")
+	produceVia := func(a *testAgent, v string) int64 {
+		p := produceRawTimeout(t, dialRaw(t, a.AdvertisedAddr()), "lag", 10000, plainBatch(v))
+		if p.ErrorCode != 0 {
+			t.Fatalf("produce %q through agent %d: error %d", v, a.NodeID(), p.ErrorCode)
+		}
+		return p.BaseOffset
+	}
+	produceVia(leader, "before")
+	waitFor(t, 10*time.Second, "the replica to apply the first record", func() bool {
+		p, _ := behind.Metadata().Partition(info.ID, 0)
+		return p.HighWatermark == 1
+	})
+
+	cut.Store(hostOf(behind.AdvertisedAddr()))
+	during := produceVia(leader, "during") // committed by the other two
+	fetchFrom := func(offset int64) kmsg.FetchResponseTopicPartition {
+		fc := dialRaw(t, behind.AdvertisedAddr())
+		req := fetchReq(11, "lag", info.ID, offset, 1<<20, 300)
+		req.Topics[0].Partitions = req.Topics[0].Partitions[:1] // the topic has one partition
+		resp := fc.roundTrip(req).(*kmsg.FetchResponse)
+		return resp.Topics[0].Partitions[0]
+	}
+	// The consumer read "during" through the leader and asks for the next
+	// offset; the cut-off replica cannot catch up, so the partition waits.
+	if p := fetchFrom(during + 1); p.ErrorCode != 0 || len(p.RecordBatches) != 0 {
+		t.Fatalf("fetch past a lagging replica: error %d with %d bytes, want no error and no records", p.ErrorCode, len(p.RecordBatches))
+	}
+
+	cut.Store("")
+	waitFor(t, 30*time.Second, "the record produced during the cut, through the lagging agent", func() bool {
+		p := fetchFrom(during)
+		if p.ErrorCode != 0 {
+			t.Fatalf("fetch of offset %d after healing: error %d", during, p.ErrorCode)
+		}
+		return len(p.RecordBatches) > 0
+	})
+	// And an offset past the end of the whole log is out of range, once the
+	// replica has caught up.
+	if p := fetchFrom(during + 5); p.ErrorCode != kerr.OffsetOutOfRange.Code {
+		t.Fatalf("fetch past the end of the log: error %d, want OFFSET_OUT_OF_RANGE", p.ErrorCode)
 	}
 }
 
