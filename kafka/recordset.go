@@ -20,7 +20,9 @@ import (
 // batch bytes are copied once, into the socket.
 
 // copyBelow is the batch size under which a batch is copied whole rather
-// than referenced: one more piece costs about as much as copying this much.
+// than referenced: the connection's bufio.Writer copies pieces that small
+// into its buffer anyway, so referencing them would save no copy and cost a
+// piece each (a thousand partitions of one record make a thousand).
 const copyBelow = 4 << 10
 
 // batchHead is the prefix of a batch that a fetch rewrites: the base offset
