@@ -171,7 +171,8 @@ func (c *limitConn) slow() error {
 // read timeout: a client that stops reading its responses is cut, one on a
 // slow link (down to about 35 KB/s at the default 30 s) is not. It is also
 // the size of one write: at 64 KiB, the syscalls and deadline resets of an
-// 8 MiB fetch response cost a catch-up read about a tenth of its throughput.
+// 8 MiB fetch response cost a catch-up read about 7% of its throughput (one
+// A/B: 651 and 700 MiB/s).
 const writeChunk = 1 << 20
 
 // Write gives every chunk of a response the request read timeout to leave,

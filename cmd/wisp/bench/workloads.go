@@ -23,8 +23,8 @@ func (b *bencher) client(extra ...kgo.Opt) (*kgo.Client, error) {
 		kgo.ClientID("wisp-bench"),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
-		// franz-go lingers 10 ms by default; that would add up to 10 ms
-		// to every system's latency for no throughput at these sizes.
+		// franz-go lingers 10 ms by default, which the latency workloads
+		// would count against every system.
 		kgo.ProducerLinger(0),
 		kgo.ProducerBatchMaxBytes(1 << 20),
 		kgo.MaxBufferedRecords(100_000),
