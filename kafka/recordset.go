@@ -33,7 +33,6 @@ const batchHead = 16
 // pieces may point into them. One arena serves a whole fetch.
 type arena struct {
 	buf []byte
-	gen int // counts chunks, so a set can tell its open piece is still the tail
 }
 
 const arenaChunk = 32 << 10
@@ -41,11 +40,10 @@ const arenaChunk = 32 << 10
 func (a *arena) alloc(n int) []byte {
 	if cap(a.buf)-len(a.buf) < n {
 		a.buf = make([]byte, 0, max(arenaChunk, n))
-		a.gen++
 	}
 	lo := len(a.buf)
 	a.buf = a.buf[:lo+n]
-	return a.buf[lo : lo+n : lo+n]
+	return a.buf[lo : lo+n]
 }
 
 // recordSet is one partition's record batches in a fetch response.
@@ -53,10 +51,6 @@ type recordSet struct {
 	a      *arena
 	pieces [][]byte
 	n      int
-	// The last piece, when copied, may grow in place while it is still the
-	// arena's tail.
-	openGen, openLo, openEnd int
-	open                     bool
 }
 
 // add appends one whole batch, read from a data file, with its base offset
@@ -72,24 +66,29 @@ func (r *recordSet) add(raw []byte, base int64) {
 		recordbatch.SetBaseOffset(dst, base)
 		recordbatch.SetPartitionLeaderEpoch(dst, 0)
 		r.pieces = append(r.pieces, raw[batchHead:])
-		r.open = false
 	}
 	r.n += len(raw)
 }
 
-// copyIn copies b into the arena as the set's next bytes and returns the copy.
+// copyIn copies b into the arena as the set's next bytes and returns the
+// copy. A copy that lands right after the set's last piece extends it, so a
+// run of small batches is one piece.
 func (r *recordSet) copyIn(b []byte) []byte {
 	dst := r.a.alloc(len(b))
 	copy(dst, b)
-	end := len(r.a.buf)
-	if r.open && r.openGen == r.a.gen && r.openEnd == end-len(b) {
-		r.pieces[len(r.pieces)-1] = r.a.buf[r.openLo:end:end]
+	if i := len(r.pieces) - 1; i >= 0 && adjacent(r.pieces[i], dst) {
+		r.pieces[i] = r.pieces[i][:len(r.pieces[i])+len(dst)]
 	} else {
 		r.pieces = append(r.pieces, dst)
-		r.openLo = end - len(b)
 	}
-	r.open, r.openGen, r.openEnd = true, r.a.gen, end
 	return dst
+}
+
+// adjacent reports whether b starts where a ends, in a's backing array. Two
+// allocations never share an address, so only arena pieces of one chunk can
+// be adjacent; cache memory never is.
+func adjacent(a, b []byte) bool {
+	return len(b) > 0 && cap(a) > len(a) && &a[:len(a)+1][len(a)] == &b[0]
 }
 
 // bytes returns the set as one slice (for the paths that need one).

@@ -47,8 +47,8 @@ func (b *Builder) Append(topicID [16]byte, partition int32, batch []byte) (pos i
 	pos = int64(len(b.buf))
 	if need := len(b.buf) + len(batch); need > cap(b.buf) {
 		// Double rather than let append grow large slices by a quarter:
-		// an 8 MiB file built from 256 KiB copied itself about five times
-		// over, half of the agent's CPU under full produce load.
+		// an 8 MiB file built from 256 KiB was copied about five times
+		// over (9.3 GB allocated per 10 s at 260 MiB/s of produce).
 		grown := make([]byte, len(b.buf), max(need, 2*cap(b.buf)))
 		copy(grown, b.buf)
 		b.buf = grown
