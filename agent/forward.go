@@ -150,8 +150,10 @@ func (n *raftNode) leaderHTTP() (int32, string, error) {
 	return int32(nodeID), addr, nil
 }
 
-// forward sends an encoded command to the current leader once.
-func (n *raftNode) forward(ctx context.Context, data []byte) (any, error) {
+// forward sends an encoded command to the current leader once. With
+// readYourWrite it returns only after the local replica has applied the
+// command; without, it records the index for catchUp.
+func (n *raftNode) forward(ctx context.Context, data []byte, readYourWrite bool) (any, error) {
 	nodeID, addr, err := n.leaderHTTP()
 	if err != nil {
 		return nil, err
@@ -178,18 +180,32 @@ func (n *raftNode) forward(ctx context.Context, data []byte) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Read your writes: do not return before the local replica has
-		// applied the command, or the caller's next read could miss it.
-		if idx, perr := strconv.ParseUint(resp.Header.Get("X-Wisp-Index"), 10, 64); perr == nil {
-			if werr := n.waitApplied(ctx, idx); werr != nil {
+		idx, perr := strconv.ParseUint(resp.Header.Get("X-Wisp-Index"), 10, 64)
+		switch {
+		case perr != nil:
+			// Committed all the same; only the wait is impossible.
+		case readYourWrite:
+			if werr := n.fsm.WaitApplied(ctx, idx); werr != nil {
 				return nil, werr
 			}
+		default:
+			n.noteAcked(idx)
 		}
 		return res, nil
 	case http.StatusMisdirectedRequest:
 		return nil, fmt.Errorf("%w: %d stopped leading: %s", errNoLeader, nodeID, bytes.TrimSpace(body))
 	default:
 		return nil, fmt.Errorf("leader %d at %s answered %s: %s", nodeID, addr, resp.Status, bytes.TrimSpace(body))
+	}
+}
+
+// noteAcked raises acked to idx; concurrent commits may finish out of order.
+func (n *raftNode) noteAcked(idx uint64) {
+	for {
+		cur := n.acked.Load()
+		if cur >= idx || n.acked.CompareAndSwap(cur, idx) {
+			return
+		}
 	}
 }
 
@@ -257,18 +273,6 @@ func (n *raftNode) requestRemovalOnce(ctx context.Context) error {
 	return nil
 }
 
-// waitApplied waits until the local replica has applied index.
-func (n *raftNode) waitApplied(ctx context.Context, index uint64) error {
-	for n.fsm.AppliedIndex() < index {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("local metadata replica did not reach index %d: %w", index, ctx.Err())
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
 const indexPath = "/internal/v1/raft/index"
 
 // indexHandler tells a follower how far the leader has committed, so it can
@@ -311,5 +315,5 @@ func (n *raftNode) syncWithLeader(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return n.waitApplied(ctx, idx)
+	return n.fsm.WaitApplied(ctx, idx)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 )
@@ -17,8 +18,13 @@ type FSM struct {
 	mu sync.RWMutex // guards s; readers take it shared
 	s  *state
 
-	watchMu  sync.Mutex // guards watchers; never held together with mu
+	watchMu  sync.Mutex // guards watchers and appliedCh; never held together with mu
 	watchers map[PartitionKey]map[*Waiter]struct{}
+
+	// appliedIdx mirrors s.applied for WaitApplied, which must not take mu;
+	// appliedCh is closed when it next advances (nil while nobody waits).
+	appliedIdx atomic.Uint64
+	appliedCh  chan struct{}
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -47,6 +53,7 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 			f.mu.Lock()
 			f.s.applied = l.Index
 			f.mu.Unlock()
+			f.advanced(l.Index, nil)
 			return nil
 		}
 		panic(fmt.Sprintf("fsm: cannot apply raft log index %d: %v", l.Index, err))
@@ -55,7 +62,7 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 	res, advanced := f.applyLocked(l.Index, cmd)
 
 	// Outside mu: a woken fetch will want the read lock at once.
-	f.wake(advanced)
+	f.advanced(l.Index, advanced)
 	return res
 }
 

@@ -99,6 +99,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.s = s
 	f.mu.Unlock()
 	f.wakeAll()
+	f.advanced(s.applied, nil)
 	f.logger.Info("restored snapshot", "index", s.applied, "topics", len(s.topics), "files", len(s.files), "dead_files", len(s.dead), "groups", len(s.offsets))
 	return nil
 }

@@ -1,5 +1,10 @@
 package fsm
 
+import (
+	"context"
+	"fmt"
+)
+
 // PartitionKey names a partition.
 type PartitionKey struct {
 	TopicID   [16]byte
@@ -48,13 +53,39 @@ func (f *FSM) Unwatch(w *Waiter, keys []PartitionKey) {
 	}
 }
 
-// wake signals the waiters of keys without ever blocking.
-func (f *FSM) wake(keys []PartitionKey) {
-	if len(keys) == 0 {
-		return
+// WaitApplied blocks until the replica has applied index, or ctx ends. It
+// is woken by the apply itself, so a caller waiting for its own write sees
+// it as soon as it lands instead of at the next poll.
+func (f *FSM) WaitApplied(ctx context.Context, index uint64) error {
+	for {
+		f.watchMu.Lock()
+		if f.appliedIdx.Load() >= index {
+			f.watchMu.Unlock()
+			return nil
+		}
+		if f.appliedCh == nil {
+			f.appliedCh = make(chan struct{})
+		}
+		ch := f.appliedCh
+		f.watchMu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("metadata replica at index %d did not reach %d: %w", f.appliedIdx.Load(), index, ctx.Err())
+		}
 	}
+}
+
+// advanced records that index is applied, then signals WaitApplied and the
+// waiters of keys, without ever blocking.
+func (f *FSM) advanced(index uint64, keys []PartitionKey) {
 	f.watchMu.Lock()
 	defer f.watchMu.Unlock()
+	f.appliedIdx.Store(index)
+	if f.appliedCh != nil {
+		close(f.appliedCh)
+		f.appliedCh = nil
+	}
 	for _, k := range keys {
 		for w := range f.watchers[k] {
 			notify(w)

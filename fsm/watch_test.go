@@ -2,8 +2,10 @@ package fsm
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"testing"
+	"time"
 )
 
 // woken reports whether w has a pending wake-up, consuming it. Apply wakes
@@ -100,5 +102,54 @@ func TestApplyNeverBlocksOnWaiters(t *testing.T) {
 	}
 	if info, _ := h.f.Partition(a, 0); info.HighWatermark != 100 {
 		t.Fatalf("high watermark %d, want 100", info.HighWatermark)
+	}
+}
+
+func TestWaitApplied(t *testing.T) {
+	h := newHarness(t)
+	h.createTopic("a", 1) // index 1
+
+	tests := []struct {
+		name    string
+		index   uint64
+		applies int // commands applied while WaitApplied waits
+		restore bool
+		wantErr bool
+	}{
+		{name: "an index already applied", index: 1},
+		{name: "zero", index: 0},
+		{name: "the next index", index: 2, applies: 1},
+		{name: "an index three commands ahead", index: 5, applies: 3},
+		{name: "an index never applied times out", index: 100, applies: 1, wantErr: true},
+		{name: "a restore at a later index", index: 7, restore: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- h.f.WaitApplied(ctx, tt.index) }()
+			for range tt.applies {
+				h.apply(InitProducerID{ProducerID: -1})
+			}
+			if tt.restore {
+				// A snapshot taken at a later index, restored: the replica
+				// jumps there without applying the commands between.
+				other := newHarness(t)
+				other.index = tt.index - 1
+				other.createTopic("a", 1)
+				if err := h.f.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, other.f)))); err != nil {
+					t.Fatal(err)
+				}
+				h.index = tt.index
+			}
+			err := <-done
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("WaitApplied(%d) at applied index %d: err %v, want error %v", tt.index, h.f.AppliedIndex(), err, tt.wantErr)
+			}
+			if err == nil && h.f.AppliedIndex() < tt.index {
+				t.Fatalf("WaitApplied(%d) returned at applied index %d", tt.index, h.f.AppliedIndex())
+			}
+		})
 	}
 }

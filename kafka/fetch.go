@@ -86,12 +86,13 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, in *inflight
 	}
 
 	// An offset past this replica's high watermark may be one the leader has
-	// committed and this replica not yet applied: the consumer learned it
-	// through another agent, or just produced it through this one. Catch up
-	// before calling it out of range, which makes clients reset their
-	// position; when catching up fails, such partitions wait like
-	// partitions at their end (KIP-392 followers answer the same way).
-	if s.pastLocalEnd(parts) && s.backend.SyncMetadata(ctx) != nil {
+	// committed and this replica not yet applied: the consumer just produced
+	// it through this agent, or learned it through another. Catch up before
+	// calling it out of range, which makes clients reset their position:
+	// first with what this agent acked (local), then with the leader (a round
+	// trip). When catching up fails, such partitions wait like partitions at
+	// their end (KIP-392 followers answer the same way).
+	if s.pastLocalEnd(parts) && (s.backend.CatchUp(ctx) != nil || s.pastLocalEnd(parts) && s.backend.SyncMetadata(ctx) != nil) {
 		for _, fp := range parts {
 			if fp.code == 0 {
 				info, _ := md.Partition(fp.key.TopicID, fp.key.Partition)

@@ -548,6 +548,46 @@ func TestClusterTopicVisibleEverywhereAtOnce(t *testing.T) {
 	}
 }
 
+// TestClusterListOffsetsCountsWhatTheAgentAcked: a produce through a
+// follower is acked once the Raft leader has committed it, before the
+// follower's own replica has applied it. A client that then asks the same
+// agent for the end of the log must find its write all the same.
+func TestClusterListOffsetsCountsWhatTheAgentAcked(t *testing.T) {
+	c := startCluster(t, 3)
+	createTopicIfMissing(t, c.agents[0].client(), "ryw", 1)
+	var follower *testAgent
+	for _, a := range c.agents {
+		if !a.IsLeader() {
+			follower = a
+			break
+		}
+	}
+	waitFor(t, 10*time.Second, "the topic on the follower", func() bool {
+		_, ok := follower.Metadata().Topic("ryw")
+		return ok
+	})
+	prod, lister := dialRaw(t, follower.AdvertisedAddr()), dialRaw(t, follower.AdvertisedAddr())
+	for i := range 20 {
+		p := produceRawTimeout(t, prod, "ryw", 10000, plainBatch(fmt.Sprint(i)))
+		if p.ErrorCode != 0 {
+			t.Fatalf("produce %d through follower %d: error %d", i, follower.NodeID(), p.ErrorCode)
+		}
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.Version = 7
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "ryw"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Timestamp = -1 // latest
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		lo := lister.roundTrip(req).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+		if lo.ErrorCode != 0 || lo.Offset != p.BaseOffset+1 {
+			t.Fatalf("latest offset through follower %d right after the ack of offset %d: %d (error %d), want %d",
+				follower.NodeID(), p.BaseOffset, lo.Offset, lo.ErrorCode, p.BaseOffset+1)
+		}
+	}
+}
+
 // TestClusterZoneAwareMetadata: a client naming its zone with wisp_az= in
 // client.id sees only that zone's agents; an unknown zone sees them all.
 func TestClusterZoneAwareMetadata(t *testing.T) {
