@@ -139,13 +139,18 @@ func (c *clientConn) readLoop(queue chan<- *inflight) error {
 		if size > c.s.cfg.MaxRequestBytes {
 			return fmt.Errorf("%w: frame of %d bytes exceeds --max-request-bytes %d", errFrame, size, c.s.cfg.MaxRequestBytes)
 		}
-		body := make([]byte, size)
+		body := c.s.frames.get(int(size))
 		if _, err := io.ReadFull(br, body); err != nil {
 			return err
 		}
 		in, err := c.decode(body)
 		if err != nil {
 			return err
+		}
+		if !in.isRaw && in.key == produceKey {
+			// The handler has appended the batches, which copies them, and
+			// kmsg copied the strings: nothing reads the frame again.
+			c.s.frames.put(body)
 		}
 		c.unanswered.Add(1)
 		select {

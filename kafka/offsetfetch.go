@@ -7,7 +7,8 @@ import (
 	"github.com/wisp-stream/wisp/fsm"
 )
 
-// OffsetFetch v0-v9, read from the local metadata replica. v8+ fetches for
+// OffsetFetch v0-v9, read from the local metadata replica once it has
+// caught up with the Raft leader. v8+ fetches for
 // many groups at once; v9 carries the member id and epoch of KIP-848
 // consumers, which consumer groups check. A partition without a committed
 // offset answers offset -1 without error, as does an unknown group.
@@ -68,6 +69,11 @@ func (c *clientConn) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, listOnEr
 	switch {
 	case !c.s.coordinates(rg.Group):
 		g.ErrorCode = kerr.NotCoordinator.Code
+	case c.s.backend.SyncMetadata(c.ctx) != nil:
+		// Offsets are committed through whichever agent ends a
+		// transaction or coordinated the group before: a consumer handed
+		// stale ones would process records twice. Retriable.
+		g.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 	default:
 		g.ErrorCode = c.s.groups.ValidateFetch(rg.Group, rg.MemberID, rg.MemberEpoch)
 	}

@@ -14,11 +14,14 @@ import (
 	"github.com/wisp-stream/wisp/kafka/recordbatch"
 )
 
+// produceKey is the Produce API's key.
+const produceKey = 0
+
 // Produce v0-v13. Only magic-2 record batches are accepted; v0-v2 stay
 // advertised because librdkafka before 2.11.1 turns compression off when
 // Produce v0 is missing from ApiVersions. v13 names topics by id.
 func init() {
-	register(api{key: 0, min: 0, max: 13, handle: handleProduce})
+	register(api{key: produceKey, min: 0, max: 13, handle: handleProduce})
 }
 
 // ErrNotCommitted is what a Ticket reports when the file holding a request

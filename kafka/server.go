@@ -160,6 +160,8 @@ type Server struct {
 	refusedLogs atomic.Int64 // unix seconds of the last "connection refused" log line
 
 	groups *group.Coordinator // consumer groups this agent coordinates
+
+	frames framePool // produce request frames, recycled across connections
 }
 
 // NewServer builds a server; call Serve with a listener.

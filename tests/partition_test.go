@@ -186,10 +186,15 @@ func TestFetchPastALaggingReplicaWaits(t *testing.T) {
 		return len(p.RecordBatches) > 0
 	})
 	// And an offset past the end of the whole log is out of range, once the
-	// replica has caught up.
-	if p := fetchFrom(during + 5); p.ErrorCode != kerr.OffsetOutOfRange.Code {
-		t.Fatalf("fetch past the end of the log: error %d, want OFFSET_OUT_OF_RANGE", p.ErrorCode)
-	}
+	// agent can reach the leader again to confirm it (gossip may take a
+	// moment longer than Raft to see the leader back): until then it waits.
+	waitFor(t, 30*time.Second, "OFFSET_OUT_OF_RANGE past the end of the log", func() bool {
+		p := fetchFrom(during + 5)
+		if p.ErrorCode != 0 && p.ErrorCode != kerr.OffsetOutOfRange.Code || len(p.RecordBatches) != 0 {
+			t.Fatalf("fetch past the end of the log: error %d with %d bytes, want OFFSET_OUT_OF_RANGE or a wait", p.ErrorCode, len(p.RecordBatches))
+		}
+		return p.ErrorCode == kerr.OffsetOutOfRange.Code
+	})
 }
 
 func freeAddrOn(t testing.TB, ip string) string {
@@ -205,4 +210,66 @@ func freeAddrOn(t testing.TB, ip string) string {
 func hostOf(addr string) string {
 	h, _, _ := net.SplitHostPort(addr)
 	return h
+}
+
+// Committed offsets reach the agent coordinating a group through Raft, also
+// when another agent wrote them (one that ended a transaction, or the
+// group's coordinator before a membership change). A coordinator whose
+// replica cannot catch up with the Raft leader must not answer OffsetFetch
+// from what it has, which may be older than what the consumer group
+// committed and would make consumers process records twice: it answers a
+// retriable error until it can.
+func TestOffsetFetchFromACutOffCoordinatorIsRetriable(t *testing.T) {
+	c, cut := startCuttableCluster(t, "offs")
+	leader := c.leader()
+	var group string
+	var coord *testAgent
+	for i := 0; coord == nil || coord == leader; i++ {
+		group = fmt.Sprintf("readers-%d", i)
+		coord = c.groupCoordinator(group)
+	}
+	conn := dialRaw(t, coord.AdvertisedAddr())
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Version, commit.Group, commit.Generation = 8, group, -1
+	ct := kmsg.NewOffsetCommitRequestTopic()
+	ct.Topic = "offs"
+	cp := kmsg.NewOffsetCommitRequestTopicPartition()
+	cp.Partition, cp.Offset = 0, 5
+	ct.Partitions = append(ct.Partitions, cp)
+	commit.Topics = append(commit.Topics, ct)
+	if r := conn.roundTrip(commit).(*kmsg.OffsetCommitResponse); r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("commit offset 5 for %s: error %d", group, r.Topics[0].Partitions[0].ErrorCode)
+	}
+	fetch := func() (int64, int16) {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Version = 8
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group = group
+		rt := kmsg.NewOffsetFetchRequestGroupTopic()
+		rt.Topic, rt.Partitions = "offs", []int32{0}
+		rg.Topics = append(rg.Topics, rt)
+		req.Groups = append(req.Groups, rg)
+		g := conn.roundTrip(req).(*kmsg.OffsetFetchResponse).Groups[0]
+		if g.ErrorCode != 0 {
+			return -1, g.ErrorCode
+		}
+		p := g.Topics[0].Partitions[0]
+		return p.Offset, p.ErrorCode
+	}
+	if off, code := fetch(); off != 5 || code != 0 {
+		t.Fatalf("offset fetch before the cut: offset %d error %d, want 5", off, code)
+	}
+
+	cut.Store(hostOf(coord.AdvertisedAddr()))
+	if off, code := fetch(); code != kerr.CoordinatorLoadInProgress.Code {
+		t.Fatalf("offset fetch from a coordinator cut off from the Raft leader: offset %d error %d, want COORDINATOR_LOAD_IN_PROGRESS (retriable)", off, code)
+	}
+	cut.Store("")
+	waitFor(t, 30*time.Second, "the healed coordinator to answer", func() bool {
+		off, code := fetch()
+		if code == 0 && off != 5 {
+			t.Fatalf("offset fetch after healing: offset %d, want 5", off)
+		}
+		return code == 0
+	})
 }

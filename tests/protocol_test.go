@@ -677,3 +677,64 @@ func deleteTopicRaw(t testing.TB, c *rawConn, topic string) {
 		t.Fatalf("delete topic %s: error %d", topic, r.ErrorCode)
 	}
 }
+
+// Produce frames are recycled once their batches are appended. A client
+// that pipelines large produce requests (the next frames arrive while the
+// first ones wait for their flush) must read back every record it sent,
+// byte for byte.
+func TestPipelinedLargeProducesKeepTheirBytes(t *testing.T) {
+	ta := startAgent(t, testConfig(t))
+	createTopic(t, ta.client(), "big", 1)
+	c := dialRaw(t, ta.AdvertisedAddr())
+	var sent [][]byte
+	var out []byte
+	for i := range 8 {
+		v := make([]byte, 80<<10+i*37<<10)
+		for j := range v {
+			v[j] = byte(i*31 + j*7)
+		}
+		sent = append(sent, v)
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis = 9, -1, 10000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "big"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = recordbatch.Build(recordbatch.BuildOptions{FirstTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+			[]recordbatch.Record{{Value: v}})
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		out = append(out, c.frame(req)...)
+	}
+	c.send(out) // all eight before any answer
+	for i := range sent {
+		_, body, err := c.readFrame()
+		if err != nil {
+			t.Fatalf("produce response %d: %v", i, err)
+		}
+		resp := kmsg.NewPtrProduceResponse()
+		resp.Version = 9
+		if err := resp.ReadFrom(body[1:]); err != nil { // past the header's tags
+			t.Fatal(err)
+		}
+		if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != int64(i) {
+			t.Fatalf("produce %d: error %d at offset %d, want offset %d", i, p.ErrorCode, p.BaseOffset, i)
+		}
+	}
+
+	cl := ta.client(kgo.ConsumeTopics("big"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var got [][]byte
+	for len(got) < len(sent) && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, r.Value) })
+	}
+	if len(got) != len(sent) {
+		t.Fatalf("read back %d of %d records", len(got), len(sent))
+	}
+	for i := range sent {
+		if !bytes.Equal(got[i], sent[i]) {
+			t.Fatalf("record %d (%d bytes) came back different (%d bytes)", i, len(sent[i]), len(got[i]))
+		}
+	}
+}
