@@ -298,7 +298,7 @@ func (a *Agent) initCluster(ctx context.Context) error {
 func (a *Agent) keyPrefix() string { return "wisp/" + a.fsm.ClusterID() + "/" }
 
 func (a *Agent) commitFile(ctx context.Context, c *fsm.CommitFile) (fsm.CommitFileResult, error) {
-	res, err := a.raft.commit(ctx, c)
+	res, err := a.raft.apply(ctx, c)
 	if err != nil {
 		return fsm.CommitFileResult{}, err
 	}

@@ -47,12 +47,6 @@ func (b *backend) SyncMetadata(ctx context.Context) error {
 	return b.raft.syncWithLeader(ctx)
 }
 
-func (b *backend) CatchUp(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	return b.raft.catchUp(ctx)
-}
-
 func (b *backend) Brokers() []kafka.Broker { return peers{b.gossip}.brokers() }
 
 func (b *backend) BrokersOn(listener string) []kafka.Broker {

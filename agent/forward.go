@@ -150,10 +150,8 @@ func (n *raftNode) leaderHTTP() (int32, string, error) {
 	return int32(nodeID), addr, nil
 }
 
-// forward sends an encoded command to the current leader once. With
-// readYourWrite it returns only after the local replica has applied the
-// command; without, it records the index for catchUp.
-func (n *raftNode) forward(ctx context.Context, data []byte, readYourWrite bool) (any, error) {
+// forward sends an encoded command to the current leader once.
+func (n *raftNode) forward(ctx context.Context, data []byte) (any, error) {
 	nodeID, addr, err := n.leaderHTTP()
 	if err != nil {
 		return nil, err
@@ -180,32 +178,18 @@ func (n *raftNode) forward(ctx context.Context, data []byte, readYourWrite bool)
 		if err != nil {
 			return nil, err
 		}
-		idx, perr := strconv.ParseUint(resp.Header.Get("X-Wisp-Index"), 10, 64)
-		switch {
-		case perr != nil:
-			// Committed all the same; only the wait is impossible.
-		case readYourWrite:
+		// Read your writes: do not return before the local replica has
+		// applied the command, or the caller's next read could miss it.
+		if idx, perr := strconv.ParseUint(resp.Header.Get("X-Wisp-Index"), 10, 64); perr == nil {
 			if werr := n.fsm.WaitApplied(ctx, idx); werr != nil {
 				return nil, werr
 			}
-		default:
-			n.noteAcked(idx)
 		}
 		return res, nil
 	case http.StatusMisdirectedRequest:
 		return nil, fmt.Errorf("%w: %d stopped leading: %s", errNoLeader, nodeID, bytes.TrimSpace(body))
 	default:
 		return nil, fmt.Errorf("leader %d at %s answered %s: %s", nodeID, addr, resp.Status, bytes.TrimSpace(body))
-	}
-}
-
-// noteAcked raises acked to idx; concurrent commits may finish out of order.
-func (n *raftNode) noteAcked(idx uint64) {
-	for {
-		cur := n.acked.Load()
-		if cur >= idx || n.acked.CompareAndSwap(cur, idx) {
-			return
-		}
 	}
 }
 

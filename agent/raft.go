@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -38,10 +37,6 @@ type raftNode struct {
 	// until gossip is up.
 	peerHTTP func(nodeID int32) (string, bool)
 	http     *http.Client
-
-	// acked is the highest index this agent reported committed (through
-	// commit) before its own replica had applied it; catchUp waits for it.
-	acked atomic.Uint64
 }
 
 func openRaft(cfg *Config, nodeID int32, advertiseHost string, f *fsm.FSM, log *slog.Logger) (*raftNode, error) {
@@ -143,31 +138,11 @@ func raftAdvertise(bind, advertiseHost string) (net.Addr, error) {
 	return addr, nil
 }
 
-// apply commits cmd through Raft and returns the state machine's response
-// once this agent's replica has applied it too, so the caller's next read
-// here sees its write. It is the one write path to the metadata: on a
-// follower it forwards to the leader, and while no leader is known (an
-// election) it holds and retries until ctx ends, so callers see an election
-// as latency, not an error.
+// apply commits cmd through Raft and returns the state machine's response.
+// It is the one write path to the metadata: on a follower it forwards to the
+// leader, and while no leader is known (an election) it holds and retries
+// until ctx ends, so callers see an election as latency, not an error.
 func (n *raftNode) apply(ctx context.Context, cmd fsm.Command) (any, error) {
-	return n.submit(ctx, cmd, true)
-}
-
-// commit is apply without waiting for this replica: on a follower it returns
-// as soon as the leader has committed and applied cmd. A follower learns of
-// a commit only with the leader's next AppendEntries, up to twice
-// CommitTimeout later, and a produce ack should not wait for that. Reads
-// that must see what this agent acknowledged call catchUp first.
-func (n *raftNode) commit(ctx context.Context, cmd fsm.Command) (any, error) {
-	return n.submit(ctx, cmd, false)
-}
-
-// catchUp waits until this replica has applied everything commit returned.
-func (n *raftNode) catchUp(ctx context.Context) error {
-	return n.fsm.WaitApplied(ctx, n.acked.Load())
-}
-
-func (n *raftNode) submit(ctx context.Context, cmd fsm.Command, readYourWrite bool) (any, error) {
 	data, err := fsm.Encode(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("encode %T: %w", cmd, err)
@@ -179,7 +154,7 @@ func (n *raftNode) submit(ctx context.Context, cmd fsm.Command, readYourWrite bo
 	}
 	backoff := 10 * time.Millisecond
 	for {
-		res, err := n.applyOnce(ctx, data, readYourWrite)
+		res, err := n.applyOnce(ctx, data)
 		if err == nil {
 			return res, nil
 		}
@@ -195,12 +170,12 @@ func (n *raftNode) submit(ctx context.Context, cmd fsm.Command, readYourWrite bo
 	}
 }
 
-func (n *raftNode) applyOnce(ctx context.Context, data []byte, readYourWrite bool) (any, error) {
+func (n *raftNode) applyOnce(ctx context.Context, data []byte) (any, error) {
 	if n.raft.State() != raft.Leader {
 		if n.peerHTTP == nil {
 			return nil, errNoLeader
 		}
-		return n.forward(ctx, data, readYourWrite)
+		return n.forward(ctx, data)
 	}
 	dl, _ := ctx.Deadline()
 	fut := n.raft.Apply(data, time.Until(dl))

@@ -17,9 +17,6 @@ func handleDescribeProducers(c *clientConn, kreq kmsg.Request) kmsg.Response {
 	req := kreq.(*kmsg.DescribeProducersRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeProducersResponse)
 	md := c.s.backend.Metadata()
-	// Include the sequences of batches this agent acked a moment ago; on a
-	// timeout the replica's view, a little behind, is still the answer.
-	_ = c.s.backend.CatchUp(c.ctx)
 	for _, rt := range req.Topics {
 		t := kmsg.NewDescribeProducersResponseTopic()
 		t.Topic = rt.Topic

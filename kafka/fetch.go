@@ -85,9 +85,13 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, in *inflight
 		}
 	}
 
-	// When catching up fails, partitions past the replica's end wait like
+	// An offset past this replica's high watermark may be one the leader has
+	// committed and this replica not yet applied: the consumer learned it
+	// through another agent, or just produced it through this one. Catch up
+	// before calling it out of range, which makes clients reset their
+	// position; when catching up fails, such partitions wait like
 	// partitions at their end (KIP-392 followers answer the same way).
-	if !s.catchUpPastEnd(ctx, parts) {
+	if s.pastLocalEnd(parts) && s.backend.SyncMetadata(ctx) != nil {
 		for _, fp := range parts {
 			if fp.code == 0 {
 				info, _ := md.Partition(fp.key.TopicID, fp.key.Partition)
@@ -181,22 +185,6 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, in *inflight
 
 // pastLocalEnd reports whether some partition's fetch offset is past this
 // replica's high watermark.
-// catchUpPastEnd makes sure that an offset past this replica's high
-// watermark is not one the leader has committed and this replica not yet
-// applied (the consumer just produced it through this agent, or learned it
-// through another) before the fetch calls it out of range, which makes
-// clients reset their position. It catches up with what this agent acked
-// (local), then with the leader (a round trip); false means it could not.
-func (s *Server) catchUpPastEnd(ctx context.Context, parts []*fetchPart) bool {
-	if !s.pastLocalEnd(parts) {
-		return true
-	}
-	if s.backend.CatchUp(ctx) != nil {
-		return false
-	}
-	return !s.pastLocalEnd(parts) || s.backend.SyncMetadata(ctx) == nil
-}
-
 func (s *Server) pastLocalEnd(parts []*fetchPart) bool {
 	md := s.backend.Metadata()
 	for _, fp := range parts {

@@ -159,7 +159,6 @@ func (b *fuzzBackend) Brokers() []Broker {
 }
 
 func (b *fuzzBackend) SyncMetadata(context.Context) error { return nil }
-func (b *fuzzBackend) CatchUp(context.Context) error      { return nil }
 
 // doneTicket is a produce request committed at once at offset 0.
 type doneTicket int

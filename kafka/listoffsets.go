@@ -30,8 +30,6 @@ func handleListOffsets(c *clientConn, kreq kmsg.Request) kmsg.Response {
 	req := kreq.(*kmsg.ListOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	md := c.s.backend.Metadata()
-	// Latest must include what this agent acked a moment ago.
-	lagging := c.s.backend.CatchUp(c.ctx) != nil
 	for _, rt := range req.Topics {
 		t := kmsg.NewListOffsetsResponseTopic()
 		t.Topic = rt.Topic
@@ -40,13 +38,9 @@ func handleListOffsets(c *clientConn, kreq kmsg.Request) kmsg.Response {
 			p := kmsg.NewListOffsetsResponseTopicPartition()
 			p.Partition = rp.Partition
 			p.Timestamp, p.Offset = -1, -1
-			switch {
-			case !ok || rp.Partition < 0 || rp.Partition >= info.Partitions:
+			if !ok || rp.Partition < 0 || rp.Partition >= info.Partitions {
 				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case lagging:
-				// Retriable: the client asks again after a metadata refresh.
-				p.ErrorCode = kerr.NotLeaderForPartition.Code
-			default:
+			} else {
 				key := fsm.PartitionKey{TopicID: info.ID, Partition: rp.Partition}
 				p.Offset, p.Timestamp, p.ErrorCode = c.s.listOffset(c.ctx, key, rp.Timestamp, req.IsolationLevel == isolationReadCommitted)
 				p.LeaderEpoch = 0

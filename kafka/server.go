@@ -134,10 +134,6 @@ type Backend interface {
 	// asked about is missing, so a topic created through another agent a
 	// moment ago is found rather than reported unknown.
 	SyncMetadata(ctx context.Context) error
-	// CatchUp waits until the local replica has applied every write this
-	// agent has acknowledged: produce acks do not wait for it (the Raft
-	// leader's commit is the ack), so reads of offsets call it first.
-	CatchUp(ctx context.Context) error
 }
 
 // Server accepts Kafka connections. Close stops it.

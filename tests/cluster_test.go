@@ -549,9 +549,9 @@ func TestClusterTopicVisibleEverywhereAtOnce(t *testing.T) {
 }
 
 // TestClusterListOffsetsCountsWhatTheAgentAcked: a produce through a
-// follower is acked once the Raft leader has committed it, before the
-// follower's own replica has applied it. A client that then asks the same
-// agent for the end of the log must find its write all the same.
+// follower is committed by the Raft leader, and the follower's replica
+// learns of it a few milliseconds later. A client that asks the same agent
+// for the end of the log right after the ack must find its write.
 func TestClusterListOffsetsCountsWhatTheAgentAcked(t *testing.T) {
 	c := startCluster(t, 3)
 	createTopicIfMissing(t, c.agents[0].client(), "ryw", 1)
