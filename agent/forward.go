@@ -260,14 +260,18 @@ func (n *raftNode) requestRemovalOnce(ctx context.Context) error {
 const indexPath = "/internal/v1/raft/index"
 
 // indexHandler tells a follower how far the leader has committed, so it can
-// catch up before answering a read that must see recent writes.
+// catch up before answering a read that must see recent writes. The index
+// is that of the last committed command, the one the follower's state
+// machine will report: after an election or a membership change the commit
+// index itself names an entry the state machine never sees, and a follower
+// waiting for it would wait for the next write.
 func (n *raftNode) indexHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.raft.State() != raft.Leader {
 			http.Error(w, "not the raft leader", http.StatusMisdirectedRequest)
 			return
 		}
-		fmt.Fprint(w, n.raft.CommitIndex())
+		fmt.Fprint(w, n.lastCommandAt(n.raft.CommitIndex()))
 	})
 }
 

@@ -218,14 +218,18 @@ func (n *raftNode) waitLeader(ctx context.Context) error {
 	}
 }
 
-// waitCaughtUp waits until this replica has applied everything the leader
-// told it is committed, so a joining agent never serves stale metadata.
+// waitCaughtUp waits until this replica's state machine has applied
+// everything the leader told it is committed, so an agent never serves
+// stale metadata: neither one joining a cluster nor one restarted on its
+// data dir, which replays its log through the state machine. Raft's
+// AppliedIndex alone is not enough: it counts entries handed to the state
+// machine, which may still be working through hundreds of them.
 func (n *raftNode) waitCaughtUp(ctx context.Context) error {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
 		if c := n.raft.CommitIndex(); c > 0 && n.raft.AppliedIndex() >= c {
-			return nil
+			return n.fsm.WaitApplied(ctx, n.lastCommandAt(c))
 		}
 		select {
 		case <-ctx.Done():
@@ -233,6 +237,24 @@ func (n *raftNode) waitCaughtUp(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// lastCommandAt returns the index of the last command entry at or before
+// index, the highest index the state machine can report as applied: Raft's
+// own entries (a new leader's no-op, configuration changes, barriers) never
+// reach it. 0 if the entries are compacted into a snapshot, which the state
+// machine restores whole before Raft counts it as applied.
+func (n *raftNode) lastCommandAt(index uint64) uint64 {
+	var l raft.Log
+	for i := index; i > 0; i-- {
+		if err := n.store.GetLog(i, &l); err != nil {
+			return 0
+		}
+		if l.Type == raft.LogCommand {
+			return i
+		}
+	}
+	return 0
 }
 
 func (n *raftNode) close() error {

@@ -273,3 +273,41 @@ func TestOffsetFetchFromACutOffCoordinatorIsRetriable(t *testing.T) {
 		return code == 0
 	})
 }
+
+// TestOffsetFetchOnAnIdleClusterAfterAMembershipChange: the last entries of
+// a cluster's Raft log can be Raft's own (an agent promoted to voter, a new
+// leader's no-op), which no replica's state machine ever applies. A
+// follower coordinator catching up with the leader before OffsetFetch must
+// still answer while no write follows them, instead of waiting for the next
+// write and answering COORDINATOR_LOAD_IN_PROGRESS.
+func TestOffsetFetchOnAnIdleClusterAfterAMembershipChange(t *testing.T) {
+	c := startCluster(t, 3)
+	// Raft's own entries last: the leader leaves (a configuration change)
+	// and comes back (two more), and a new leader commits its no-op.
+	old := c.leader()
+	for i, a := range c.agents {
+		if a == old {
+			c.restart(i)
+		}
+	}
+	c.waitVoters(3)
+	leader := c.leader()
+	var group string
+	var coord *testAgent
+	for i := 0; coord == nil || coord == leader; i++ {
+		group = fmt.Sprintf("idle-%d", i)
+		coord = c.groupCoordinator(group)
+	}
+	conn := dialRaw(t, coord.AdvertisedAddr())
+	for i := range 3 {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Version = 8
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group = group
+		req.Groups = append(req.Groups, rg)
+		g := conn.roundTrip(req).(*kmsg.OffsetFetchResponse).Groups[0]
+		if g.ErrorCode != 0 {
+			t.Fatalf("offset fetch %d of an idle group on a follower coordinator: %v, want no error", i, kerr.ErrorForCode(g.ErrorCode))
+		}
+	}
+}
