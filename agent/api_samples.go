@@ -10,7 +10,6 @@ import (
 
 	"github.com/wisp-stream/wisp/fsm"
 	"github.com/wisp-stream/wisp/kafka"
-	"github.com/wisp-stream/wisp/kafka/recordbatch"
 	"github.com/wisp-stream/wisp/objstore"
 )
 
@@ -226,19 +225,4 @@ func (a *Agent) observeProduce(t kafka.Ticket, batches []kafka.ProduceBatch, sta
 	a.ops.traffic.produceBytes.Add(bytes)
 	a.ops.traffic.produceRecords.Add(records)
 	return &observedTicket{Ticket: t, a: a, start: start}
-}
-
-// observeFetchRead counts the bytes and records of one read a fetch made
-// (whole batches of a manifest entry) and times it.
-func (a *Agent) observeFetchRead(data []byte, start time.Time) {
-	if a.metrics != nil {
-		a.metrics.fetchReadSeconds.Observe(time.Since(start).Seconds())
-	}
-	var records int64
-	_ = recordbatch.Walk(data, func(h recordbatch.Header, _ []byte) bool {
-		records += int64(h.NumRecords)
-		return true
-	})
-	a.ops.traffic.fetchBytes.Add(int64(len(data)))
-	a.ops.traffic.fetchRecords.Add(records)
 }

@@ -19,8 +19,8 @@ func (b *backend) Apply(ctx context.Context, cmd fsm.Command) (any, error) {
 	return b.raft.apply(ctx, cmd)
 }
 
-// Append and ReadAt are where the console's and /metrics' produce and fetch
-// throughput and latency are observed (see api_samples.go).
+// Append, ReadAt and FetchServed are where the console's and /metrics'
+// produce and fetch throughput and latency are observed (see api_samples.go).
 func (b *backend) Append(ctx context.Context, batches []kafka.ProduceBatch) (kafka.Ticket, error) {
 	start := time.Now()
 	t, err := b.flusher.Append(ctx, batches)
@@ -33,10 +33,17 @@ func (b *backend) Append(ctx context.Context, batches []kafka.ProduceBatch) (kaf
 func (b *backend) ReadAt(ctx context.Context, key string, off, n int64) ([]byte, error) {
 	start := time.Now()
 	data, err := b.cache.ReadAt(ctx, key, off, n)
-	if err == nil {
-		(*Agent)(b).observeFetchRead(data, start)
+	if err == nil && b.metrics != nil {
+		b.metrics.fetchReadSeconds.Observe(time.Since(start).Seconds())
 	}
 	return data, err
+}
+
+func (b *backend) ReadBlockSize() int64 { return b.cache.BlockSize() }
+
+func (b *backend) FetchServed(bytes, records int64) {
+	b.ops.traffic.fetchBytes.Add(bytes)
+	b.ops.traffic.fetchRecords.Add(records)
 }
 
 func (b *backend) Prefetch(key string, off, n int64) { b.cache.Prefetch(key, off, n) }

@@ -121,7 +121,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 func (m *metrics) addTraffic(a *Agent) {
 	latency := prometheus.ExponentialBuckets(0.0005, 2, 18)
 	m.produceSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wisp_produce_seconds", Help: "Time from a produce request's batches entering the write path to their commit (upload plus Raft); acks=0 requests are not timed.", Buckets: latency})
-	m.fetchReadSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wisp_fetch_read_seconds", Help: "Time to read one manifest entry's batches for a fetch (read cache, peer or bucket); long-poll waiting is not included.", Buckets: latency})
+	m.fetchReadSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wisp_fetch_read_seconds", Help: "Time of one read a fetch makes through the read cache (up to one cache block of a manifest entry; from memory, a peer or the bucket); long-poll waiting is not included.", Buckets: latency})
 	tr := &a.ops.traffic
 	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })

@@ -48,9 +48,10 @@ func (a *arena) alloc(n int) []byte {
 
 // recordSet is one partition's record batches in a fetch response.
 type recordSet struct {
-	a      *arena
-	pieces [][]byte
-	n      int
+	a       *arena
+	pieces  [][]byte
+	n       int
+	records int64 // for the agent's fetch traffic figures
 }
 
 // add appends one whole batch, read from a data file, with its base offset
@@ -68,6 +69,37 @@ func (r *recordSet) add(raw []byte, base int64) {
 		r.pieces = append(r.pieces, raw[batchHead:])
 	}
 	r.n += len(raw)
+}
+
+// addParts is add for a batch whose bytes lie in several pieces of cache
+// memory (it straddles cache blocks), in order: only its head is copied,
+// the rest is sent from where it lies.
+func (r *recordSet) addParts(parts [][]byte, base int64) {
+	if len(parts) == 1 {
+		r.add(parts[0], base)
+		return
+	}
+	var head [batchHead]byte
+	n := 0
+	for _, p := range parts {
+		n += copy(head[n:], p)
+		if n == batchHead {
+			break
+		}
+	}
+	dst := r.copyIn(head[:n])
+	recordbatch.SetBaseOffset(dst, base)
+	recordbatch.SetPartitionLeaderEpoch(dst, 0)
+	skip := n
+	for _, p := range parts {
+		r.n += len(p)
+		if skip >= len(p) {
+			skip -= len(p)
+			continue
+		}
+		r.pieces = append(r.pieces, p[skip:])
+		skip = 0
+	}
 }
 
 // copyIn copies b into the arena as the set's next bytes and returns the

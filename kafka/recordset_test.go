@@ -175,3 +175,45 @@ func TestPiecewiseLeavesTaggedFieldsToKmsg(t *testing.T) {
 		t.Fatal("materialize did not put the patched batch into RecordBatches")
 	}
 }
+
+// TestAddPartsSendsAStraddlingBatchWhole: a batch that straddles cache
+// blocks is taken as its pieces in each; the set must still hold the batch
+// byte for byte with its base offset rewritten, wherever the cuts fall
+// (inside the rewritten head, at its end, in the body), and must not write
+// into the pieces, which are shared cache memory.
+func TestAddPartsSendsAStraddlingBatchWhole(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		size int
+		cuts []int
+	}{
+		{"one piece", 9000, nil},
+		{"cut in the base offset", 9000, []int{3}},
+		{"cut in the leader epoch", 9000, []int{14}},
+		{"cut at the head's end", 9000, []int{batchHead}},
+		{"cut in the body", 9000, []int{5000}},
+		{"three pieces", 9000, []int{10, 4096}},
+		{"small batch", 300, []int{100}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := fakeBatch(tc.size, 3)
+			orig := bytes.Clone(raw)
+			var parts [][]byte
+			from := 0
+			for _, c := range append(tc.cuts, tc.size) {
+				parts = append(parts, raw[from:c:c])
+				from = c
+			}
+			set := &recordSet{a: &arena{}}
+			set.add(fakeBatch(500, 9), 7) // something before, as in a fetch
+			set.addParts(parts, 1234)
+			want := append(patched(fakeBatch(500, 9), 7), patched(orig, 1234)...)
+			if got := set.bytes(); !bytes.Equal(got, want) || set.n != len(want) {
+				t.Fatalf("set holds %d bytes (n %d), want %d; equal: %v", len(got), set.n, len(want), bytes.Equal(got, want))
+			}
+			if !bytes.Equal(raw, orig) {
+				t.Fatal("addParts wrote into the pieces")
+			}
+		})
+	}
+}

@@ -122,8 +122,15 @@ type Backend interface {
 	// Append adds the batches of one produce request, atomically, to the
 	// pending file. It may block for back-pressure until ctx is done.
 	Append(ctx context.Context, batches []ProduceBatch) (Ticket, error)
-	// ReadAt reads a byte range of a data file through the read cache.
+	// ReadAt reads a byte range of a data file through the read cache. A
+	// range within one aligned block of ReadBlockSize bytes is cache memory,
+	// not a copy: the caller must not modify it.
 	ReadAt(ctx context.Context, key string, off, n int64) ([]byte, error)
+	// ReadBlockSize is the read cache's block size (0: any).
+	ReadBlockSize() int64
+	// FetchServed counts the record bytes and records one fetch response
+	// returns, for the agent's traffic figures.
+	FetchServed(bytes, records int64)
 	// Prefetch starts loading a byte range into the read cache, in the
 	// background, for a ReadAt expected soon.
 	Prefetch(key string, off, n int64)

@@ -57,8 +57,8 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("%s: a workload did not run: %+v", s.file, run)
 		}
 		if s.kind == bench.KindWisp {
-			if run.RawPut == nil || run.RawPut.MiBps == 0 || run.Partitions == nil || run.Partitions.PutsPerSec == nil {
-				t.Errorf("%s: no raw PUT figures or no PUTs per second: %+v", s.file, run)
+			if run.RawPut == nil || run.RawPut.MiBps == 0 || run.RawPut.GetMiBps == 0 || run.Partitions == nil || run.Partitions.PutsPerSec == nil {
+				t.Errorf("%s: no raw PUT or GET figures or no PUTs per second: %+v", s.file, run)
 			}
 			matches, _ := filepath.Glob(filepath.Join(out, "pprof", strings.TrimSuffix(s.file[2:], ".json")+"-agent*-*.pprof"))
 			want := 2 * r.Agents // CPU and allocations of every agent
@@ -84,7 +84,7 @@ func TestBenchSmoke(t *testing.T) {
 	for _, s := range systems {
 		header += " " + s.label + " |"
 	}
-	for _, want := range []string{header, "| 1. produce", "| 2. at", "| 3. catch-up", "| 4. 50 partitions", "| raw MinIO PUT bandwidth",
+	for _, want := range []string{header, "| 1. produce", "| 2. at", "| 3. catch-up", "| 4. 50 partitions", "| raw MinIO PUT bandwidth", "| raw MinIO GET bandwidth",
 		"| Wisp, 1 agent, flush 20ms | workload 2 produce p99 < 50 ms at 20 ms flush |", "| Wisp, 3 agents, flush 250ms | workload 1 >= 1.0x Kafka |"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("bench.md lacks %q:\n%s", want, md)

@@ -15,8 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/wisp-stream/wisp/cache"
 	"github.com/wisp-stream/wisp/objstore"
 )
 
@@ -45,6 +47,10 @@ func (b *bencher) rawPut(ctx context.Context) (*RawPut, error) {
 		MiBps: float64(int64(len(lat))*b.o.RawPutSize) / (1 << 20) / elapsed.Seconds(),
 		P50Ms: ms(quantile(lat, 0.50)), P99Ms: ms(quantile(lat, 0.99)),
 	}
+	if out.GetMiBps, err = getLoop(ctx, st, prefix+"bw", rawGetRange, rawGetInflight, b.o.RawPutDuration); err != nil {
+		return nil, err
+	}
+	out.GetRangeBytes, out.GetInflight = rawGetRange, rawGetInflight
 	small := int64(float64(b.o.RateBytes) * b.o.FlushInterval.Seconds() / float64(max(1, b.o.Agents)))
 	small = min(max(small, 1024), b.o.RawPutSize)
 	lat, _, err = putLoop(ctx, st, prefix+"small", data[:small], 1, b.o.RawPutDuration)
@@ -90,6 +96,63 @@ func putLoop(ctx context.Context, st objstore.Store, prefix string, data []byte,
 	}
 	sortDurations(lats)
 	return lats, time.Since(start), nil
+}
+
+// The raw GET probe reads in the agents' cache blocks, with as many in
+// flight as a catching-up fetch of a few partitions asks the cache for.
+const (
+	rawGetRange    = cache.DefaultBlockSize
+	rawGetInflight = 8
+)
+
+// getLoop reads the objects under prefix back in ranges of rangeBytes from
+// inflight workers, round and round, for d, and returns the bandwidth.
+func getLoop(ctx context.Context, st objstore.Store, prefix string, rangeBytes int64, inflight int, d time.Duration) (float64, error) {
+	objs, err := st.List(ctx, prefix)
+	if err != nil {
+		return 0, fmt.Errorf("raw GET: list %s: %w", prefix, err)
+	}
+	type piece struct {
+		key    string
+		off, n int64
+	}
+	var pieces []piece
+	for _, o := range objs {
+		for off := int64(0); off < o.Size; off += rangeBytes {
+			pieces = append(pieces, piece{o.Key, off, min(rangeBytes, o.Size-off)})
+		}
+	}
+	if len(pieces) == 0 {
+		return 0, fmt.Errorf("raw GET: nothing under %s to read", prefix)
+	}
+	var (
+		next, total atomic.Int64
+		wg          sync.WaitGroup
+		fail        firstErr
+	)
+	start := time.Now()
+	for range inflight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Since(start) < d && !fail.set.Load() {
+				p := pieces[int(next.Add(1)-1)%len(pieces)]
+				gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				data, err := st.Get(gctx, p.key, p.off, p.n)
+				cancel()
+				if err != nil {
+					fail.put(fmt.Errorf("raw GET of %s [%d,+%d) from %s: %w", p.key, p.off, p.n, st, err))
+					return
+				}
+				total.Add(int64(len(data)))
+			}
+		}()
+	}
+	wg.Wait()
+	if fail.err != nil {
+		return 0, fail.err
+	}
+	return float64(total.Load()) / (1 << 20) / time.Since(start).Seconds(), nil
 }
 
 func (b *bencher) deletePrefix(ctx context.Context, st objstore.Store, prefix string) {

@@ -87,6 +87,12 @@ func figures(s Settings) []figure {
 		})},
 		{id: "rawbw", name: fmt.Sprintf("raw MinIO PUT bandwidth, %s objects x%d", sizeString(s.RawPutObjectBytes), s.RawPutInflight), unit: "MiB/s", noKafka: true, get: raw(func(p *RawPut) float64 { return p.MiBps }), digits: 1},
 		{id: "rawp99", name: fmt.Sprintf("raw MinIO PUT p99, %s objects x%d", sizeString(s.RawPutObjectBytes), s.RawPutInflight), unit: "ms", noKafka: true, get: raw(func(p *RawPut) float64 { return p.P99Ms })},
+		{id: "rawgetbw", name: fmt.Sprintf("raw MinIO GET bandwidth, %s ranges of those objects x%d", sizeString(rawGetRange), rawGetInflight), unit: "MiB/s", noKafka: true, get: func(r RunResult) (float64, bool) {
+			if r.RawPut == nil || r.RawPut.GetMiBps == 0 {
+				return 0, false
+			}
+			return r.RawPut.GetMiBps, true
+		}, digits: 1},
 		{id: "rawsmallp99", name: "raw MinIO PUT p99, flush-sized objects (rate x flush / agents), one at a time", unit: "ms", noKafka: true, get: raw(func(p *RawPut) float64 { return p.SmallP99Ms }), digits: 1},
 	}
 }

@@ -79,6 +79,12 @@ type RawPut struct {
 	SmallObjectBytes int64   `json:"small_object_bytes"`
 	SmallP50Ms       float64 `json:"small_p50_ms"`
 	SmallP99Ms       float64 `json:"small_p99_ms"`
+	// GetMiBps is the bandwidth of reading the bandwidth probe's objects
+	// back in GetRangeBytes ranges (an agent's cache block), GetInflight at
+	// a time: the bucket's side of workload 3, which reads through the cache.
+	GetRangeBytes int64   `json:"get_range_bytes,omitempty"`
+	GetInflight   int     `json:"get_inflight,omitempty"`
+	GetMiBps      float64 `json:"get_mibps,omitempty"`
 }
 
 // Throughput is workload 1.

@@ -245,7 +245,7 @@ func (b *bencher) deleteTopic(ctx context.Context, topic string) {
 func (r RunResult) summary() string {
 	s := ""
 	if r.RawPut != nil {
-		s += fmt.Sprintf("raw PUT %.0f MiB/s p99 %.0f ms (%d B: p99 %.1f ms); ", r.RawPut.MiBps, r.RawPut.P99Ms, r.RawPut.SmallObjectBytes, r.RawPut.SmallP99Ms)
+		s += fmt.Sprintf("raw PUT %.0f MiB/s p99 %.0f ms (%d B: p99 %.1f ms), GET %.0f MiB/s; ", r.RawPut.MiBps, r.RawPut.P99Ms, r.RawPut.SmallObjectBytes, r.RawPut.SmallP99Ms, r.RawPut.GetMiBps)
 	}
 	if r.Throughput != nil {
 		s += fmt.Sprintf("w1 %.1f MiB/s; ", r.Throughput.MiBps)
