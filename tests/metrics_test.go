@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"testing"
@@ -142,4 +143,42 @@ func scrapeFamilies(t testing.TB, ta *testAgent) map[string]*dto.MetricFamily {
 		t.Fatalf("/metrics is not valid Prometheus text: %v", err)
 	}
 	return families
+}
+
+// TestFetchBytesCountWhatFetchesReturn: a consumer reading a big manifest
+// entry in small fetches gets each byte once, and wisp_fetch_bytes_total
+// (the console's fetch throughput) says so. It used to count every read of
+// the entry, whole, for each fetch: several times what was returned here.
+func TestFetchBytesCountWhatFetchesReturn(t *testing.T) {
+	const (
+		topic   = "fetched"
+		records = 256
+		size    = 8 << 10
+	)
+	ta := startAgent(t, testConfig(t, withFlushInterval(time.Second)))
+	// 32 KiB batches, all requests in flight at once, so that they land in
+	// a few flushes.
+	cl := ta.client(kgo.ProducerBatchMaxBytes(32<<10), kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(100))
+	createTopic(t, cl, topic, 1)
+	var recs []*kgo.Record
+	for i := range records {
+		recs = append(recs, &kgo.Record{Topic: topic, Value: bytes.Repeat([]byte{byte(i)}, size)})
+	}
+	produceAll(t, cl, recs)
+	id := topicIDOf(t, ta, topic)
+	// Entries of many 32 KiB batches, each read in several fetches.
+	if es, _, _ := ta.Metadata().Entries(id, 0, 0, 100); len(es) > 8 {
+		t.Fatalf("%d manifest entries, want the records in a few", len(es))
+	}
+	before := scrape(t, ta)("wisp_fetch_bytes_total", "", "")
+	got := consumeN(t, ta, topic, records, kgo.FetchMaxPartitionBytes(64<<10))
+	var values float64
+	for _, r := range got {
+		values += float64(len(r.Value))
+	}
+	counted := scrape(t, ta)("wisp_fetch_bytes_total", "", "") - before
+	if counted < values || counted > 1.1*values {
+		t.Fatalf("wisp_fetch_bytes_total grew by %.0f bytes for %.0f bytes of values consumed once", counted, values)
+	}
 }

@@ -46,9 +46,9 @@ func produceAll(t testing.TB, cl *kgo.Client, recs []*kgo.Record) map[int32][]*k
 }
 
 // consumeN reads n records of topic from the start.
-func consumeN(t testing.TB, ta *testAgent, topic string, n int) []*kgo.Record {
+func consumeN(t testing.TB, ta *testAgent, topic string, n int, opts ...kgo.Opt) []*kgo.Record {
 	t.Helper()
-	cl := ta.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	cl := ta.client(append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200 * time.Millisecond)}, opts...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out []*kgo.Record
