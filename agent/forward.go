@@ -264,14 +264,25 @@ const indexPath = "/internal/v1/raft/index"
 // is that of the last committed command, the one the follower's state
 // machine will report: after an election or a membership change the commit
 // index itself names an entry the state machine never sees, and a follower
-// waiting for it would wait for the next write.
+// waiting for it would wait for the next write. When the log holds no
+// command up to there (compacted into a snapshot, or a leader that received
+// its log as a snapshot and has seen no write since), it is the last command
+// this leader's state machine applied, which every replica reaches too.
 func (n *raftNode) indexHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.raft.State() != raft.Leader {
 			http.Error(w, "not the raft leader", http.StatusMisdirectedRequest)
 			return
 		}
-		fmt.Fprint(w, n.lastCommandAt(n.raft.CommitIndex()))
+		if err := n.leaderCurrent(); err != nil {
+			http.Error(w, "the new raft leader has not committed its first entry: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		idx := n.lastCommandAt(n.raft.CommitIndex())
+		if idx == 0 {
+			idx = n.fsm.AppliedIndex()
+		}
+		fmt.Fprint(w, idx)
 	})
 }
 

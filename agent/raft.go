@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -37,6 +38,10 @@ type raftNode struct {
 	// until gossip is up.
 	peerHTTP func(nodeID int32) (string, bool)
 	http     *http.Client
+
+	// barrierTerm is the last term in which this agent, as leader, saw a
+	// barrier through (leaderCurrent).
+	barrierTerm atomic.Uint64
 }
 
 func openRaft(cfg *Config, nodeID int32, advertiseHost string, f *fsm.FSM, log *slog.Logger) (*raftNode, error) {
@@ -219,24 +224,61 @@ func (n *raftNode) waitLeader(ctx context.Context) error {
 }
 
 // waitCaughtUp waits until this replica's state machine has applied
-// everything the leader told it is committed, so an agent never serves
-// stale metadata: neither one joining a cluster nor one restarted on its
-// data dir, which replays its log through the state machine. Raft's
-// AppliedIndex alone is not enough: it counts entries handed to the state
-// machine, which may still be working through hundreds of them.
+// everything the cluster has committed, so an agent never serves stale
+// metadata: neither one joining a cluster nor one restarted on its data
+// dir, which replays its log through the state machine.
 func (n *raftNode) waitCaughtUp(ctx context.Context) error {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if c := n.raft.CommitIndex(); c > 0 && n.raft.AppliedIndex() >= c {
-			return n.fsm.WaitApplied(ctx, n.lastCommandAt(c))
+		err := n.catchUp(ctx)
+		if err == nil {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("metadata replica did not catch up (applied %d of %d): %w", n.raft.AppliedIndex(), n.raft.CommitIndex(), ctx.Err())
+			return fmt.Errorf("metadata replica did not catch up (applied %d, committed %d here; last: %v): %w",
+				n.fsm.AppliedIndex(), n.raft.CommitIndex(), err, ctx.Err())
 		case <-t.C:
 		}
 	}
+}
+
+// catchUp tries once to bring the state machine up to date. Raft's own
+// counters are not enough: AppliedIndex counts entries handed to the state
+// machine, which may still be working through hundreds of them; a
+// follower's CommitIndex rises one AppendEntries batch at a time while the
+// log streams in; a new leader's counts the entries of earlier terms only
+// once one of its own commits. So the leader waits for a barrier, after
+// which the state machine has applied everything before it, and a follower
+// for its own log, then for what the leader has committed.
+func (n *raftNode) catchUp(ctx context.Context) error {
+	if n.raft.State() == raft.Leader {
+		return n.raft.Barrier(10 * time.Second).Error()
+	}
+	c := n.raft.CommitIndex()
+	if c == 0 || n.raft.AppliedIndex() < c {
+		return errors.New("the local log is still being applied")
+	}
+	if err := n.fsm.WaitApplied(ctx, n.lastCommandAt(c)); err != nil {
+		return err
+	}
+	return n.syncWithLeader(ctx)
+}
+
+// leaderCurrent makes sure this leader's commit index covers the entries of
+// earlier terms, which a new leader counts only once an entry of its own
+// term commits: one barrier per term.
+func (n *raftNode) leaderCurrent() error {
+	term := n.raft.CurrentTerm()
+	if n.barrierTerm.Load() == term {
+		return nil
+	}
+	if err := n.raft.Barrier(5 * time.Second).Error(); err != nil {
+		return err
+	}
+	n.barrierTerm.Store(term)
+	return nil
 }
 
 // lastCommandAt returns the index of the last command entry at or before

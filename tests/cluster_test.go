@@ -619,3 +619,65 @@ func TestClusterZoneAwareMetadata(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterRestartedFollowerAnswersWithEverythingAcked: a follower that
+// was away while the cluster committed hundreds of entries gets them back
+// in AppendEntries batches of a few dozen, and its local commit index rises
+// batch by batch; it must not answer before it has the leader's whole
+// committed log, or a consumer asking it for a partition's end right after
+// the restart would be told an old one.
+func TestClusterRestartedFollowerAnswersWithEverythingAcked(t *testing.T) {
+	c := startCluster(t, 3, withFlushInterval(time.Millisecond))
+	const topic = "away"
+	leader := c.leader()
+	createTopicIfMissing(t, leader.client(), topic, 1)
+	fi := -1
+	for i, a := range c.agents {
+		if a != leader {
+			fi = i
+		}
+	}
+	follower := c.agents[fi]
+	follower.stop()
+	follower.crashed = true
+
+	// Many small commits through the leader while the follower is away.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		end int64
+		wg  sync.WaitGroup
+	)
+	for i := range 8 {
+		cl := leader.client(kgo.ProducerLinger(0))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 150 {
+				r, err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "p%d-%d", i, j)}).First()
+				if err != nil {
+					t.Errorf("produce: %v", err)
+					return
+				}
+				mu.Lock()
+				end = max(end, r.Offset+1)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	t.Logf("%d records acked while the follower was away; leader at raft index %d", end, leader.Metadata().AppliedIndex())
+
+	back := c.restart(fi)
+	info, ok := back.Metadata().Topic(topic)
+	if !ok {
+		t.Fatalf("the restarted follower does not know topic %s", topic)
+	}
+	if pi, _ := back.Metadata().Partition(info.ID, 0); pi.HighWatermark != end {
+		t.Fatalf("high watermark %d on the follower right after its restart, want %d", pi.HighWatermark, end)
+	}
+}
