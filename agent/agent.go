@@ -216,8 +216,9 @@ func Start(ctx context.Context, cfg Config) (_ *Agent, err error) {
 		log:    a.log.With("component", "gc"),
 		now:    time.Now,
 		compactor: &compactor{
-			cfg:  CompactionConfig{FanIn: cfg.CompactionFanIn, NodeID: a.nodeID},
-			read: a.cache.ReadAt,
+			cfg:   CompactionConfig{FanIn: cfg.CompactionFanIn, NodeID: a.nodeID},
+			read:  a.cache.ReadAt,
+			block: a.cache.BlockSize(),
 		},
 		m: a.metrics,
 	}

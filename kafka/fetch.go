@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -342,17 +341,14 @@ var errEntryRead = errors.New("read failed")
 
 // walkEntry passes the batches of e that hold offsets from on, in order, to
 // take, as long as accept (asked first, with the batch's base offset and
-// header) agrees. It reads e a cache block at a time, and a block's bytes
-// come from cache memory uncopied, so a fetch that wants 1 MiB from the
-// middle of an 8 MiB compacted entry touches the blocks it passes and
-// copies none; a batch that straddles blocks is taken as its pieces in each.
-// Reading whole entries copied every entry of more than one block on every
-// fetch: two thirds of an agent's CPU in a catch-up read, most of it the
-// kernel faulting in the fresh memory copied into.
+// header) agrees. It reads e a cache block at a time (recordbatch.WalkBlocks),
+// and a block's bytes come from cache memory uncopied, so a fetch that wants
+// 1 MiB from the middle of an 8 MiB compacted entry touches the blocks it
+// passes and copies none; a batch that straddles blocks is taken as its
+// pieces in each. Reading whole entries copied every entry of more than one
+// block on every fetch: two thirds of an agent's CPU in a catch-up read,
+// most of it the kernel faulting in the fresh memory copied into.
 func (s *Server) walkEntry(ctx context.Context, e fsm.Entry, from int64, accept func(base int64, h recordbatch.Header) bool, take func(base int64, h recordbatch.Header, parts [][]byte)) error {
-	block := s.backend.ReadBlockSize()
-	pos, stop := e.Pos, e.Pos+e.Len
-	next := e.BaseOffset
 	read := func(off, n int64) ([]byte, error) {
 		b, err := s.backend.ReadAt(ctx, e.Key, off, n)
 		if err != nil {
@@ -360,96 +356,28 @@ func (s *Server) walkEntry(ctx context.Context, e fsm.Entry, from int64, accept 
 		}
 		return b, nil
 	}
-	// readParts reads [off, off+n) as its pieces in each block.
-	readParts := func(off, n int64) ([][]byte, error) {
-		var parts [][]byte
-		for end := off + n; off < end; {
-			next := end
-			if block > 0 {
-				next = min(end, (off/block+1)*block)
-			}
-			b, err := read(off, next-off)
-			if err != nil {
-				return nil, err
-			}
-			parts = append(parts, b)
-			off = next
-		}
-		return parts, nil
-	}
-	// visit places one batch; false means stop. raw is nil for a batch
-	// that straddles blocks, read only if it is taken.
-	visit := func(h recordbatch.Header, raw []byte) (bool, []byte, error) {
+	next := e.BaseOffset
+	err := recordbatch.WalkBlocks(read, e.Pos, e.Len, s.backend.ReadBlockSize(), func(h recordbatch.Header, bytes func() ([][]byte, error)) (bool, error) {
 		base := next
 		if e.AbsoluteOffsets { // written by key compaction: real offsets, maybe gaps
 			base = h.BaseOffset
 		}
 		next = base + h.OffsetCount()
 		if next <= from {
-			return true, raw, nil
+			return true, nil
 		}
 		if !accept(base, h) {
-			return false, raw, nil
+			return false, nil
 		}
-		if raw != nil {
-			take(base, h, [][]byte{raw})
-			return true, raw, nil
-		}
-		parts, err := readParts(pos, int64(h.Size()))
+		parts, err := bytes()
 		if err != nil {
-			return false, nil, err
+			return false, err
 		}
 		take(base, h, parts)
-		return true, nil, nil
+		return true, nil
+	})
+	if err != nil && !errors.Is(err, errEntryRead) {
+		return fmt.Errorf("%s [%d,+%d): %w", e.Key, e.Pos, e.Len, err)
 	}
-	for pos < stop {
-		chunk := stop - pos
-		if block > 0 {
-			chunk = min(chunk, (pos/block+1)*block-pos)
-		}
-		data, err := read(pos, chunk)
-		if err != nil {
-			return err
-		}
-		var (
-			whole   int64
-			stopped bool
-		)
-		werr := recordbatch.Walk(data, func(h recordbatch.Header, raw []byte) bool {
-			more, _, _ := visit(h, raw)
-			stopped = !more
-			whole += int64(len(raw))
-			return more
-		})
-		switch {
-		case stopped:
-			return nil
-		case werr == nil:
-			pos += chunk
-			continue
-		case !errors.Is(werr, recordbatch.ErrTruncated) || pos+chunk == stop:
-			return fmt.Errorf("%s [%d,+%d) at byte %d: %w", e.Key, e.Pos, e.Len, pos+whole-e.Pos, werr)
-		}
-		// A batch, or its header, runs past the block.
-		pos += whole
-		head, err := readParts(pos, min(recordbatch.HeaderSize, stop-pos))
-		if err != nil {
-			return err
-		}
-		h, err := recordbatch.ParseHeader(slices.Concat(head...))
-		if err != nil {
-			return fmt.Errorf("%s [%d,+%d) at byte %d: %w", e.Key, e.Pos, e.Len, pos-e.Pos, err)
-		}
-		size := int64(h.Size())
-		if size < recordbatch.HeaderSize || size > stop-pos {
-			return fmt.Errorf("%s [%d,+%d) at byte %d: %w: a %d-byte batch in the entry's last %d bytes",
-				e.Key, e.Pos, e.Len, pos-e.Pos, recordbatch.ErrCorrupt, size, stop-pos)
-		}
-		more, _, err := visit(h, nil)
-		if err != nil || !more {
-			return err
-		}
-		pos += size
-	}
-	return nil
+	return err
 }

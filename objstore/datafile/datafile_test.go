@@ -184,3 +184,42 @@ func FuzzReadIndex(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendPartsWritesTheSameFile: a batch appended as pieces (as read
+// from a cache in blocks), however it is cut and however small the buffer
+// starts, makes the file that appending it whole makes.
+func TestAppendPartsWritesTheSameFile(t *testing.T) {
+	want, batches, _ := sampleFile(300)
+	for _, tc := range []struct {
+		name     string
+		capacity int
+		cuts     func(n int) []int
+	}{
+		{"whole", 0, func(int) []int { return nil }},
+		{"halves", 0, func(n int) []int { return []int{n / 2} }},
+		{"a byte, then the rest", 8, func(int) []int { return []int{1} }},
+		{"every 50 bytes", 1 << 20, func(n int) []int {
+			var c []int
+			for i := 50; i < n; i += 50 {
+				c = append(c, i)
+			}
+			return c
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := NewBuilderSize(tc.capacity)
+			for i, batch := range batches {
+				var parts [][]byte
+				from := 0
+				for _, c := range append(tc.cuts(len(batch)), len(batch)) {
+					parts = append(parts, batch[from:c])
+					from = c
+				}
+				b.AppendParts(topic(byte(i%3)), int32(i%5), parts)
+			}
+			if got := b.Finish(); !bytes.Equal(got, want) {
+				t.Fatalf("file of %d bytes differs from appending whole batches (%d bytes)", len(got), len(want))
+			}
+		})
+	}
+}
