@@ -251,24 +251,18 @@ func (n *raftNode) waitCaughtUp(ctx context.Context) error {
 // log streams in; a new leader's counts the entries of earlier terms only
 // once one of its own commits. So the leader waits for a barrier, after
 // which the state machine has applied everything before it, and a follower
-// for its own log, then for what the leader has committed.
+// for the leader's last committed command.
 func (n *raftNode) catchUp(ctx context.Context) error {
 	if n.raft.State() == raft.Leader {
-		return n.raft.Barrier(10 * time.Second).Error()
-	}
-	c := n.raft.CommitIndex()
-	if c == 0 || n.raft.AppliedIndex() < c {
-		return errors.New("the local log is still being applied")
-	}
-	if err := n.fsm.WaitApplied(ctx, n.lastCommandAt(c)); err != nil {
-		return err
+		return n.leaderCurrent()
 	}
 	return n.syncWithLeader(ctx)
 }
 
 // leaderCurrent makes sure this leader's commit index covers the entries of
 // earlier terms, which a new leader counts only once an entry of its own
-// term commits: one barrier per term.
+// term commits, and that its state machine has applied them: one barrier
+// per term.
 func (n *raftNode) leaderCurrent() error {
 	term := n.raft.CurrentTerm()
 	if n.barrierTerm.Load() == term {

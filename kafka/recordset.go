@@ -59,16 +59,20 @@ type recordSet struct {
 // memory, which is shared and immutable.
 func (r *recordSet) add(raw []byte, base int64) {
 	if len(raw) < copyBelow {
-		dst := r.copyIn(raw)
-		recordbatch.SetBaseOffset(dst, base)
-		recordbatch.SetPartitionLeaderEpoch(dst, 0)
+		r.copyHead(raw, base)
 	} else {
-		dst := r.copyIn(raw[:batchHead])
-		recordbatch.SetBaseOffset(dst, base)
-		recordbatch.SetPartitionLeaderEpoch(dst, 0)
+		r.copyHead(raw[:batchHead], base)
 		r.pieces = append(r.pieces, raw[batchHead:])
 	}
 	r.n += len(raw)
+}
+
+// copyHead copies b, the start of a batch, into the set and rewrites the
+// copy's base offset to base and its leader epoch to 0.
+func (r *recordSet) copyHead(b []byte, base int64) {
+	dst := r.copyIn(b)
+	recordbatch.SetBaseOffset(dst, base)
+	recordbatch.SetPartitionLeaderEpoch(dst, 0)
 }
 
 // addParts is add for a batch whose bytes lie in several pieces of cache
@@ -87,9 +91,7 @@ func (r *recordSet) addParts(parts [][]byte, base int64) {
 			break
 		}
 	}
-	dst := r.copyIn(head[:n])
-	recordbatch.SetBaseOffset(dst, base)
-	recordbatch.SetPartitionLeaderEpoch(dst, 0)
+	r.copyHead(head[:n], base)
 	skip := n
 	for _, p := range parts {
 		r.n += len(p)

@@ -642,34 +642,7 @@ func TestClusterRestartedFollowerAnswersWithEverythingAcked(t *testing.T) {
 	follower.crashed = true
 
 	// Many small commits through the leader while the follower is away.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var (
-		mu  sync.Mutex
-		end int64
-		wg  sync.WaitGroup
-	)
-	for i := range 8 {
-		cl := leader.client(kgo.ProducerLinger(0))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range 150 {
-				r, err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "p%d-%d", i, j)}).First()
-				if err != nil {
-					t.Errorf("produce: %v", err)
-					return
-				}
-				mu.Lock()
-				end = max(end, r.Offset+1)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		return
-	}
+	end := produceOneByOne(t, leader, topic, 8, 150)
 	t.Logf("%d records acked while the follower was away; leader at raft index %d", end, leader.Metadata().AppliedIndex())
 
 	back := c.restart(fi)

@@ -114,34 +114,7 @@ func TestRestartedAgentAnswersWithEverythingItAcked(t *testing.T) {
 	ta := startAgent(t, testConfig(t, withFlushInterval(time.Millisecond)))
 	createTopic(t, ta.client(), topic, 1)
 	// Many small flushes make a long Raft log, each flush one entry.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var (
-		mu  sync.Mutex
-		end int64
-		wg  sync.WaitGroup
-	)
-	for i := range producers {
-		cl := ta.client(kgo.ProducerLinger(0))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range 300 {
-				r, err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "p%d-%d", i, j)}).First()
-				if err != nil {
-					t.Errorf("produce: %v", err)
-					return
-				}
-				mu.Lock()
-				end = max(end, r.Offset+1)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		return
-	}
+	end := produceOneByOne(t, ta, topic, producers, 300)
 	info, _ := ta.Metadata().Topic(topic)
 	applied := ta.Metadata().AppliedIndex()
 	t.Logf("%d records acked; raft log at index %d", end, applied)
@@ -155,4 +128,41 @@ func TestRestartedAgentAnswersWithEverythingItAcked(t *testing.T) {
 		}
 		applied = ta.Metadata().AppliedIndex()
 	}
+}
+
+// produceOneByOne has producers franz-go clients of ta each produce each
+// records to topic, one ProduceSync at a time, and returns the partition's
+// end after the last ack: with a short flush interval, a long Raft log of
+// small commits.
+func produceOneByOne(t *testing.T, ta *testAgent, topic string, producers, each int) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		end int64
+		wg  sync.WaitGroup
+	)
+	for i := range producers {
+		cl := ta.client(kgo.ProducerLinger(0))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range each {
+				r, err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "p%d-%d", i, j)}).First()
+				if err != nil {
+					t.Errorf("produce: %v", err)
+					return
+				}
+				mu.Lock()
+				end = max(end, r.Offset+1)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return end
 }

@@ -221,13 +221,7 @@ func hostOf(addr string) string {
 // retriable error until it can.
 func TestOffsetFetchFromACutOffCoordinatorIsRetriable(t *testing.T) {
 	c, cut := startCuttableCluster(t, "offs")
-	leader := c.leader()
-	var group string
-	var coord *testAgent
-	for i := 0; coord == nil || coord == leader; i++ {
-		group = fmt.Sprintf("readers-%d", i)
-		coord = c.groupCoordinator(group)
-	}
+	group, coord := c.groupOffTheLeader("readers")
 	conn := dialRaw(t, coord.AdvertisedAddr())
 	commit := kmsg.NewPtrOffsetCommitRequest()
 	commit.Version, commit.Group, commit.Generation = 8, group, -1
@@ -241,15 +235,7 @@ func TestOffsetFetchFromACutOffCoordinatorIsRetriable(t *testing.T) {
 		t.Fatalf("commit offset 5 for %s: error %d", group, r.Topics[0].Partitions[0].ErrorCode)
 	}
 	fetch := func() (int64, int16) {
-		req := kmsg.NewPtrOffsetFetchRequest()
-		req.Version = 8
-		rg := kmsg.NewOffsetFetchRequestGroup()
-		rg.Group = group
-		rt := kmsg.NewOffsetFetchRequestGroupTopic()
-		rt.Topic, rt.Partitions = "offs", []int32{0}
-		rg.Topics = append(rg.Topics, rt)
-		req.Groups = append(req.Groups, rg)
-		g := conn.roundTrip(req).(*kmsg.OffsetFetchResponse).Groups[0]
+		g := offsetFetch(conn, group, "offs", 0)
 		if g.ErrorCode != 0 {
 			return -1, g.ErrorCode
 		}
@@ -291,23 +277,41 @@ func TestOffsetFetchOnAnIdleClusterAfterAMembershipChange(t *testing.T) {
 		}
 	}
 	c.waitVoters(3)
-	leader := c.leader()
-	var group string
-	var coord *testAgent
-	for i := 0; coord == nil || coord == leader; i++ {
-		group = fmt.Sprintf("idle-%d", i)
-		coord = c.groupCoordinator(group)
-	}
+	group, coord := c.groupOffTheLeader("idle")
 	conn := dialRaw(t, coord.AdvertisedAddr())
 	for i := range 3 {
-		req := kmsg.NewPtrOffsetFetchRequest()
-		req.Version = 8
-		rg := kmsg.NewOffsetFetchRequestGroup()
-		rg.Group = group
-		req.Groups = append(req.Groups, rg)
-		g := conn.roundTrip(req).(*kmsg.OffsetFetchResponse).Groups[0]
+		g := offsetFetch(conn, group, "")
 		if g.ErrorCode != 0 {
 			t.Fatalf("offset fetch %d of an idle group on a follower coordinator: %v, want no error", i, kerr.ErrorForCode(g.ErrorCode))
 		}
 	}
+}
+
+// groupOffTheLeader returns a group named prefix-N whose coordinator is not
+// the Raft leader, and that coordinator.
+func (c *cluster) groupOffTheLeader(prefix string) (string, *testAgent) {
+	c.t.Helper()
+	leader := c.leader()
+	for i := 0; ; i++ {
+		group := fmt.Sprintf("%s-%d", prefix, i)
+		if coord := c.groupCoordinator(group); coord != leader {
+			return group, coord
+		}
+	}
+}
+
+// offsetFetch asks conn for group's committed offsets (OffsetFetch v8): of
+// topic's partitions, or of every topic when topic is "".
+func offsetFetch(conn *rawConn, group, topic string, partitions ...int32) kmsg.OffsetFetchResponseGroup {
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Version = 8
+	rg := kmsg.NewOffsetFetchRequestGroup()
+	rg.Group = group
+	if topic != "" {
+		rt := kmsg.NewOffsetFetchRequestGroupTopic()
+		rt.Topic, rt.Partitions = topic, partitions
+		rg.Topics = append(rg.Topics, rt)
+	}
+	req.Groups = append(req.Groups, rg)
+	return conn.roundTrip(req).(*kmsg.OffsetFetchResponse).Groups[0]
 }

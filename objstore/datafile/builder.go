@@ -38,16 +38,28 @@ func NewBuilderSize(capacity int) *Builder {
 // its byte position. The caller keeps ownership of batch. It panics if batch
 // is longer than a Kafka batch can be (math.MaxInt32) or if Finish was called.
 func (b *Builder) Append(topicID [16]byte, partition int32, batch []byte) (pos int64) {
+	return b.AppendParts(topicID, partition, [][]byte{batch})
+}
+
+// AppendParts is Append for a batch given as consecutive pieces (a batch
+// read from a cache in blocks): it copies them in order as one batch.
+func (b *Builder) AppendParts(topicID [16]byte, partition int32, parts [][]byte) (pos int64) {
 	if b.done {
 		panic("datafile: Append after Finish")
 	}
-	if len(batch) > math.MaxInt32 {
-		panic(fmt.Sprintf("datafile: batch of %d bytes exceeds the Kafka limit", len(batch)))
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n > math.MaxInt32 {
+		panic(fmt.Sprintf("datafile: batch of %d bytes exceeds the Kafka limit", n))
 	}
 	pos = int64(len(b.buf))
-	b.grow(len(batch))
-	b.buf = append(b.buf, batch...)
-	b.entries = append(b.entries, IndexEntry{TopicID: topicID, Partition: partition, Pos: pos, Len: int32(len(batch))})
+	b.grow(n)
+	for _, p := range parts {
+		b.buf = append(b.buf, p...)
+	}
+	b.entries = append(b.entries, IndexEntry{TopicID: topicID, Partition: partition, Pos: pos, Len: int32(n)})
 	return pos
 }
 
@@ -60,31 +72,6 @@ func (b *Builder) grow(n int) {
 		copy(grown, b.buf)
 		b.buf = grown
 	}
-}
-
-// AppendParts is Append for a batch given as consecutive pieces (a batch
-// read from a cache in blocks): it copies them in order as one batch.
-func (b *Builder) AppendParts(topicID [16]byte, partition int32, parts [][]byte) (pos int64) {
-	if len(parts) == 1 {
-		return b.Append(topicID, partition, parts[0])
-	}
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
-	if b.done {
-		panic("datafile: Append after Finish")
-	}
-	if n > math.MaxInt32 {
-		panic(fmt.Sprintf("datafile: batch of %d bytes exceeds the Kafka limit", n))
-	}
-	pos = int64(len(b.buf))
-	b.grow(n)
-	for _, p := range parts {
-		b.buf = append(b.buf, p...)
-	}
-	b.entries = append(b.entries, IndexEntry{TopicID: topicID, Partition: partition, Pos: pos, Len: int32(n)})
-	return pos
 }
 
 // Len returns the bytes so far (header + batches), excluding the footer.
