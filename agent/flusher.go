@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/wisp-stream/wisp/fsm"
 	"github.com/wisp-stream/wisp/kafka"
 	"github.com/wisp-stream/wisp/objstore"
@@ -320,6 +322,11 @@ func (f *Flusher) commitLoop() {
 			if err == nil && len(res.Batches) != len(pf.metas) {
 				err = fmt.Errorf("commit of %s returned %d results for %d batches", pf.key, len(res.Batches), len(pf.metas))
 			}
+			if err == nil && outcomeForgotten(res) {
+				// The producers retry: idempotent ones are deduplicated,
+				// others may write twice, as after any timed-out produce.
+				err = fmt.Errorf("commit of %s was retried after its first attempt was applied, and the metadata no longer holds that attempt's offsets", pf.key)
+			}
 		}
 		if err != nil && !poisoned {
 			// Fail everything sealed or pending now: the producers' retries
@@ -386,4 +393,16 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// outcomeForgotten reports a commit refused whole because its key is known
+// but its outcome is not (see fsm/recent.go): the file is in the log, but
+// the offsets its batches got are unknown.
+func outcomeForgotten(res fsm.CommitFileResult) bool {
+	for _, b := range res.Batches {
+		if b.ErrorCode != kerr.DuplicateResource.Code {
+			return false
+		}
+	}
+	return len(res.Batches) > 0
 }

@@ -2,11 +2,14 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/wisp-stream/wisp/fsm"
 	"github.com/wisp-stream/wisp/kafka"
@@ -153,5 +156,49 @@ func TestFlusherBringsTheSealForward(t *testing.T) {
 	}
 	if waited := time.Since(start); waited >= interval {
 		t.Errorf("sealed after %v, the full interval: the deadline was not brought forward", waited)
+	}
+}
+
+// A commit refused whole with DUPLICATE_RESOURCE is a retry whose first
+// attempt was applied but whose outcome the metadata no longer holds: the
+// records are in the log at offsets nobody knows. Producers get a retriable
+// error, not the non-retriable DUPLICATE_RESOURCE for every batch.
+func TestFlusherTurnsAForgottenOutcomeIntoARetriableError(t *testing.T) {
+	tests := []struct {
+		name      string
+		codes     []int16
+		retriable bool
+	}{
+		{"every batch refused as a known file", []int16{kerr.DuplicateResource.Code, kerr.DuplicateResource.Code}, true},
+		{"one batch refused for its own reason", []int16{kerr.DuplicateResource.Code, kerr.UnknownTopicOrPartition.Code}, false},
+		{"both accepted", []int16{0, 0}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			commit := func(_ context.Context, c *fsm.CommitFile) (fsm.CommitFileResult, error) {
+				res := fsm.CommitFileResult{Batches: make([]fsm.BatchResult, len(c.Batches))}
+				for i := range res.Batches {
+					res.Batches[i].ErrorCode = tt.codes[i]
+				}
+				return res, nil
+			}
+			f := NewFlusher(FlusherConfig{Interval: time.Millisecond, MaxBytes: 8 << 20, MaxBuffered: 64 << 20, NodeID: 1},
+				objstore.NewMem(), commit, func() string { return "wisp/test/" }, nil, slog.New(slog.DiscardHandler))
+			defer f.Close(context.Background())
+			batches := append(batchProducedAt(time.Now()), batchProducedAt(time.Now())...)
+			batches[1].Partition = 1
+			tk, err := f.Append(context.Background(), batches)
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-tk.Done()
+			res, err := tk.Results()
+			if got := errors.Is(err, kafka.ErrNotCommitted); got != tt.retriable {
+				t.Fatalf("ticket error %v (results %+v); want a not-committed error: %v", err, res, tt.retriable)
+			}
+			if !tt.retriable && (err != nil || len(res) != 2 || res[1].ErrorCode != tt.codes[1]) {
+				t.Fatalf("results %+v, %v; want the committer's codes %v", res, err, tt.codes)
+			}
+		})
 	}
 }

@@ -16,6 +16,9 @@ func (s *state) commitFile(index uint64, c CommitFile) (CommitFileResult, []Part
 		failAll(res.Batches, kerr.InvalidRecord)
 		return res, nil
 	case s.knownFile(c.Key):
+		if r, ok := s.replayCommit(c); ok {
+			return r, nil
+		}
 		failAll(res.Batches, kerr.DuplicateResource)
 		return res, nil
 	}
@@ -88,6 +91,7 @@ func (s *state) commitFile(index uint64, c CommitFile) (CommitFileResult, []Part
 	} else {
 		s.markDead(c.Key, c.Size, index, c.NowMs)
 	}
+	s.recent.add(c.Key, res.Batches)
 	return res, advanced
 }
 

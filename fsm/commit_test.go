@@ -1,6 +1,9 @@
 package fsm
 
 import (
+	"bytes"
+	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"testing"
@@ -259,4 +262,112 @@ func TestManifestMerging(t *testing.T) {
 			t.Fatalf("info = %+v, want 2 entries of 20 bytes", info)
 		}
 	})
+}
+
+// A proposer retries a commit when it cannot tell whether the first attempt
+// was applied (the leader died before answering). The retry must get the
+// first attempt's answer, not an error for records that are in the log, and
+// must index nothing again.
+func TestRetriedCommitGetsItsFirstAnswer(t *testing.T) {
+	const pid = 7
+	tests := []struct {
+		name    string
+		batches func(id [16]byte) []BatchMeta
+		before  func(h *harness, id [16]byte) // commits ahead of the one retried
+	}{
+		{"plain batches", func(id [16]byte) []BatchMeta {
+			return []BatchMeta{plain(id, 0, 0, 10, 4), plain(id, 1, 10, 10, 3)}
+		}, nil},
+		{"one batch refused", func(id [16]byte) []BatchMeta {
+			return []BatchMeta{plain(topicID("gone"), 0, 0, 10, 1), plain(id, 1, 10, 10, 3)}
+		}, nil},
+		{"nothing accepted, the file died at once", func(id [16]byte) []BatchMeta {
+			return []BatchMeta{plain(topicID("gone"), 0, 0, 10, 1)}
+		}, nil},
+		{"an idempotent batch the first attempt found a duplicate", func(id [16]byte) []BatchMeta {
+			return []BatchMeta{idem(id, 0, 0, 10, 2, pid, 0, 0)}
+		}, func(h *harness, id [16]byte) {
+			h.mustCommit("earlier", plain(id, 0, 0, 10, 5), idem(id, 0, 10, 10, 2, pid, 0, 0))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			id := h.createTopic("t", 2)
+			if tt.before != nil {
+				tt.before(h, id)
+			}
+			first := h.commit("f", tt.batches(id)...)
+			if tt.before != nil && !first[0].Duplicate {
+				t.Fatalf("first attempt %+v, want a duplicate", first)
+			}
+			h.mustCommit("later", plain(id, 0, 0, 10, 6), plain(id, 1, 10, 10, 6))
+			p0, _ := h.f.Partition(id, 0)
+			p1, _ := h.f.Partition(id, 1)
+
+			again := h.commit("f", tt.batches(id)...)
+			if !reflect.DeepEqual(again, first) {
+				t.Fatalf("retry answered %+v, the first attempt %+v", again, first)
+			}
+			if q0, _ := h.f.Partition(id, 0); q0 != p0 {
+				t.Fatalf("the retry changed partition 0: %+v, was %+v", q0, p0)
+			}
+			if q1, _ := h.f.Partition(id, 1); q1 != p1 {
+				t.Fatalf("the retry changed partition 1: %+v, was %+v", q1, p1)
+			}
+		})
+	}
+}
+
+// The outcomes are kept for a bounded window and not in snapshots; past it a
+// retry is refused whole with DUPLICATE_RESOURCE, which tells the proposer
+// the outcome is unknown.
+func TestRetriedCommitPastTheWindowIsRefused(t *testing.T) {
+	tests := []struct {
+		name  string
+		after func(h *harness, id [16]byte) *FSM
+	}{
+		{"after as many newer commits as are remembered", func(h *harness, id [16]byte) *FSM {
+			for i := range recentFiles {
+				h.mustCommit(fmt.Sprintf("n%d", i), plain(id, 1, 0, 10, 1))
+			}
+			return h.f
+		}},
+		{"after as many newer batch outcomes as are remembered", func(h *harness, id [16]byte) *FSM {
+			many := make([]BatchMeta, recentBatches/16)
+			for i := range many {
+				many[i] = plain(id, 1, int64(i)*10, 10, 1)
+			}
+			for i := range 16 {
+				h.mustCommit(fmt.Sprintf("n%d", i), many...)
+			}
+			return h.f
+		}},
+		{"on a replica restored from a snapshot", func(h *harness, id [16]byte) *FSM {
+			restored := New(nil)
+			if err := restored.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, h.f)))); err != nil {
+				t.Fatal(err)
+			}
+			h.f = restored
+			return restored
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			id := h.createTopic("t", 2)
+			h.mustCommit("f", plain(id, 0, 0, 10, 4))
+			if again := h.commit("f", plain(id, 0, 0, 10, 4)); again[0].ErrorCode != 0 {
+				t.Fatalf("retry within the window refused: %+v", again)
+			}
+			tt.after(h, id)
+			again := h.commit("f", plain(id, 0, 0, 10, 4))
+			if again[0].ErrorCode != kerr.DuplicateResource.Code {
+				t.Fatalf("retry past the window answered %+v, want DUPLICATE_RESOURCE", again)
+			}
+			if p, _ := h.f.Partition(id, 0); p.HighWatermark != 4 {
+				t.Fatalf("partition 0 high watermark %d after the refused retry, want 4", p.HighWatermark)
+			}
+		})
+	}
 }

@@ -37,6 +37,10 @@ type state struct {
 
 	// txns holds the transactional ids (see txn.go).
 	txns txnTable
+
+	// recent remembers the outcomes of the last commits for their retries
+	// (see recent.go). Snapshots leave it out.
+	recent recentCommits
 }
 
 type topic struct {

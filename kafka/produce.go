@@ -25,7 +25,8 @@ func init() {
 }
 
 // ErrNotCommitted is what a Ticket reports when the file holding a request
-// could not be put or committed: nothing of the request was acknowledged.
+// could not be put or committed, or its commit's outcome is unknown: nothing
+// of the request was acknowledged, and the client may retry it.
 var ErrNotCommitted = errors.New("produce not committed")
 
 // errBatchTooLarge is a batch over the topic's max.message.bytes.

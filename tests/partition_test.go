@@ -104,16 +104,24 @@ func TestNetworkPartitionNoSplitBrain(t *testing.T) {
 func startCuttableCluster(t *testing.T, topic string) (*cluster, *atomic.Value) {
 	cut := &atomic.Value{}
 	cut.Store("")
+	c := startFilteredCluster(t, topic, func(self, peer string) bool {
+		x := cut.Load().(string)
+		return x != "" && (self == x) != (peer == x)
+	})
+	return c, cut
+}
+
+// startFilteredCluster starts three agents on 127.0.0.1-3; drop decides
+// whether the agent at IP self drops its traffic with the agent at peer.
+// topic (one partition) exists everywhere.
+func startFilteredCluster(t *testing.T, topic string, drop func(self, peer string) bool) *cluster {
 	c := &cluster{t: t, bucket: backends[0].bucket(t)}
 	for i := 1; i <= 3; i++ {
 		ip := fmt.Sprintf("127.0.0.%d", i)
 		cfg := testConfig(t, withBucket(c.bucket))
 		cfg.KafkaAddr, cfg.HTTPAddr, cfg.GossipAddr = ip+":0", ip+":0", ip+":0"
 		cfg.RaftAddr = freeAddrOn(t, ip)
-		cfg.PeerFilter = func(peer string) bool {
-			x := cut.Load().(string)
-			return x != "" && peer != ip && (ip == x) != (peer == x)
-		}
+		cfg.PeerFilter = func(peer string) bool { return peer != ip && drop(ip, peer) }
 		if i > 1 {
 			cfg.Join = []string{c.agents[0].GossipAddr()}
 		}
@@ -129,7 +137,7 @@ func startCuttableCluster(t *testing.T, topic string) (*cluster, *atomic.Value) 
 		}
 		return true
 	})
-	return c, cut
+	return c
 }
 
 // A consumer that read a partition through one agent and goes on through
@@ -314,4 +322,69 @@ func offsetFetch(conn *rawConn, group, topic string, partitions ...int32) kmsg.O
 	}
 	req.Groups = append(req.Groups, rg)
 	return conn.roundTrip(req).(*kmsg.OffsetFetchResponse).Groups[0]
+}
+
+// The leader applies a follower's forwarded commit and its answer is lost:
+// here the connection is cut just as the answer goes out, in practice the
+// leader dies at that moment. The follower retries the commit; its producer
+// must get the offset its record got, not an error for a record that is in
+// the log, and the record must be in the log once.
+func TestForwardedCommitWhoseAnswerIsLost(t *testing.T) {
+	var (
+		leaderIP, followerIP atomic.Value
+		written              atomic.Pointer[func() bool] // the leader has applied the record
+		cutUntil             atomic.Int64                // unix nanos; 0 until the answer is cut
+	)
+	leaderIP.Store("")
+	followerIP.Store("")
+	c := startFilteredCluster(t, "lost", func(self, peer string) bool {
+		if self != leaderIP.Load().(string) || peer != followerIP.Load().(string) {
+			return false
+		}
+		now := time.Now().UnixNano()
+		if until := cutUntil.Load(); until != 0 {
+			return now < until
+		}
+		if w := written.Load(); w != nil && (*w)() {
+			cutUntil.CompareAndSwap(0, now+int64(150*time.Millisecond))
+			return true
+		}
+		return false
+	})
+	leader := c.leader()
+	var follower *testAgent
+	for _, a := range c.agents {
+		if a != leader {
+			follower = a
+			break
+		}
+	}
+	info, _ := leader.Metadata().Topic("lost")
+	waitFor(t, 10*time.Second, "the topic on the follower", func() bool {
+		_, ok := follower.Metadata().Topic("lost")
+		return ok
+	})
+	applied := func() bool {
+		p, _ := leader.Metadata().Partition(info.ID, 0)
+		return p.HighWatermark > 0
+	}
+	written.Store(&applied)
+	leaderIP.Store(hostOf(leader.AdvertisedAddr()))
+	followerIP.Store(hostOf(follower.AdvertisedAddr()))
+
+	p := produceRawTimeout(t, dialRaw(t, follower.AdvertisedAddr()), "lost", 20000, plainBatch("once"))
+	if cutUntil.Load() == 0 {
+		t.Fatal("the leader's answer was never cut: the test did not exercise a lost answer")
+	}
+	if p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Fatalf("produce through the follower answered error %v at base offset %d; the record was committed at 0",
+			kerr.ErrorForCode(p.ErrorCode), p.BaseOffset)
+	}
+	got := consumeN(t, leader, "lost", 1)
+	if string(got[0].Value) != "once" || got[0].Offset != 0 {
+		t.Fatalf("log holds %q at %d, want \"once\" at 0", got[0].Value, got[0].Offset)
+	}
+	if p, _ := leader.Metadata().Partition(info.ID, 0); p.HighWatermark != 1 {
+		t.Fatalf("high watermark %d after the retried commit, want 1: the record was written twice", p.HighWatermark)
+	}
 }
