@@ -39,6 +39,8 @@ func (b *backend) ReadAt(ctx context.Context, key string, off, n int64) ([]byte,
 	return data, err
 }
 
+func (b *backend) SealSoon() { b.flusher.SealSoon() }
+
 func (b *backend) ReadBlockSize() int64 { return b.cache.BlockSize() }
 
 func (b *backend) FetchServed(bytes, records int64) {

@@ -202,3 +202,37 @@ func TestFlusherTurnsAForgottenOutcomeIntoARetriableError(t *testing.T) {
 		})
 	}
 }
+
+// SealSoon seals the pending file at once, but never more than two files per
+// interval: the third within one waits for the interval after the first.
+func TestFlusherSealSoonKeepsTwoSealsPerInterval(t *testing.T) {
+	f, commits := newTestFlusher(t, time.Minute)
+	for i := range 2 {
+		tk, err := f.Append(context.Background(), batchProducedAt(time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.SealSoon()
+		waitCommitted(t, tk, fmt.Sprintf("file %d, sealed soon", i+1))
+	}
+	if got := commits.Load(); got != 2 {
+		t.Fatalf("%d files committed, want 2", got)
+	}
+	if _, err := f.Append(context.Background(), batchProducedAt(time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	f.SealSoon()
+	f.mu.Lock()
+	pending, first := f.cur != nil, f.sealedAt[0]
+	var due time.Time
+	if pending {
+		due = f.cur.deadline
+	}
+	f.mu.Unlock()
+	if !pending {
+		t.Fatal("a third file was sealed within the interval of the first")
+	}
+	if want := first.Add(time.Minute); !due.Equal(want) {
+		t.Fatalf("third file due at %s, want %s (an interval after the first seal)", due, want)
+	}
+}

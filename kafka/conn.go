@@ -58,6 +58,9 @@ type clientConn struct {
 	// unanswered counts requests read and not yet answered, so a graceful
 	// shutdown can wait for them.
 	unanswered atomic.Int64
+	// producing counts produce requests in the write path whose producer
+	// waits for an answer (acks 1 or all), to tell when it can send no more.
+	producing atomic.Int64
 
 	// listener is what the accepting listener demands; tlsConn is the TLS
 	// layer on SSL listeners. principal is who the connection proved to be

@@ -146,6 +146,8 @@ func (b *fuzzBackend) Apply(_ context.Context, cmd fsm.Command) (any, error) {
 	return res, nil
 }
 
+func (b *fuzzBackend) SealSoon() {}
+
 func (b *fuzzBackend) Append(_ context.Context, batches []ProduceBatch) (Ticket, error) {
 	return doneTicket(len(batches)), nil
 }

@@ -29,6 +29,14 @@ func init() {
 // of the request was acknowledged, and the client may retry it.
 var ErrNotCommitted = errors.New("produce not committed")
 
+// idempotentMaxInFlight is how many produce requests an idempotent producer
+// keeps in flight to one broker at most: brokers remember five batches per
+// producer and partition for deduplication, so the Java client, librdkafka
+// and franz-go all cap their in-flight requests at five with idempotence on.
+// A connection with that many produce requests waiting is a producer that
+// cannot send the records it holds until one is answered.
+const idempotentMaxInFlight = 5
+
 // errBatchTooLarge is a batch over the topic's max.message.bytes.
 var errBatchTooLarge = errors.New("record batch too large")
 
@@ -131,6 +139,10 @@ func handleProduce(c *clientConn, kreq kmsg.Request, in *inflight) respond {
 			in.ready = ticket.Done()
 		}
 	}
+	waiting := ticket != nil && req.Acks != 0
+	if waiting && c.producing.Add(1) >= idempotentMaxInFlight && batches[0].Header.ProducerID >= 0 {
+		s.backend.SealSoon()
+	}
 
 	if req.Acks == 0 {
 		// No response; Kafka closes the connection on errors so the client
@@ -141,6 +153,9 @@ func handleProduce(c *clientConn, kreq kmsg.Request, in *inflight) respond {
 
 	start := time.Now()
 	return func() kmsg.Response {
+		if waiting {
+			defer c.producing.Add(-1)
+		}
 		var results []fsm.BatchResult
 		var err = appendErr
 		if ticket != nil && err == nil {

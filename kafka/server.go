@@ -122,6 +122,11 @@ type Backend interface {
 	// Append adds the batches of one produce request, atomically, to the
 	// pending file. It may block for back-pressure until ctx is done.
 	Append(ctx context.Context, batches []ProduceBatch) (Ticket, error)
+	// SealSoon asks that the pending file be sealed as soon as the write
+	// path's bounds on files per interval allow: a producer is waiting on
+	// it with every request it may have in flight, so holding the file
+	// only holds back the records queued in that client.
+	SealSoon()
 	// ReadAt reads a byte range of a data file through the read cache. A
 	// range within one aligned block of ReadBlockSize bytes is cache memory,
 	// not a copy: the caller must not modify it.

@@ -325,6 +325,82 @@ func TestProduceErrors(t *testing.T) {
 	}
 }
 
+// A producer with every request it may send (five, for an idempotent one)
+// waiting on the pending file holds its next records until one is answered;
+// the agent seals the file then instead of holding it for the rest of the
+// flush interval. A producer with requests to spare, or one that is not
+// idempotent and so may have more in flight, waits for the interval.
+func TestAProducerWithEveryRequestWaitingGetsItsFileSealed(t *testing.T) {
+	tests := []struct {
+		name       string
+		idempotent bool
+		requests   int
+		sealed     bool
+	}{
+		{"idempotent, five requests waiting", true, 5, true},
+		{"idempotent, four requests waiting", true, 4, false},
+		{"not idempotent, five requests waiting", false, 5, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ta := startAgent(t, testConfig(t, withFlushInterval(time.Minute)))
+			createTopic(t, ta.client(), "held", 1)
+			c := dialRaw(t, ta.AdvertisedAddr())
+			pid, epoch := int64(-1), int16(-1)
+			if tt.idempotent {
+				init := kmsg.NewPtrInitProducerIDRequest()
+				init.Version = 4
+				init.ProducerID, init.ProducerEpoch = -1, -1
+				ir := c.roundTrip(init).(*kmsg.InitProducerIDResponse)
+				if ir.ErrorCode != 0 {
+					t.Fatalf("InitProducerID: error %d", ir.ErrorCode)
+				}
+				pid, epoch = ir.ProducerID, ir.ProducerEpoch
+			}
+			for i := range tt.requests {
+				seq := int32(-1)
+				if tt.idempotent {
+					seq = int32(i)
+				}
+				req := kmsg.NewPtrProduceRequest()
+				req.Version, req.Acks, req.TimeoutMillis = 9, -1, 120_000
+				rt := kmsg.NewProduceRequestTopic()
+				rt.Topic = "held"
+				rp := kmsg.NewProduceRequestTopicPartition()
+				rp.Records = batch(pid, epoch, seq, fmt.Sprint("r", i))
+				rt.Partitions = append(rt.Partitions, rp)
+				req.Topics = append(req.Topics, rt)
+				c.send(c.frame(req))
+			}
+			wait := time.Second // of a one-minute interval
+			if tt.sealed {
+				wait = 20 * time.Second
+			}
+			c.nc.SetReadDeadline(time.Now().Add(wait))
+			_, body, err := c.readFrame()
+			switch {
+			case tt.sealed && err != nil:
+				t.Fatalf("no answer within %s of a one-minute flush interval: %v", wait, err)
+			case tt.sealed:
+				resp := kmsg.NewPtrProduceResponse()
+				resp.Version = 9
+				if err := resp.ReadFrom(body[1:]); err != nil {
+					t.Fatal(err)
+				}
+				if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != 0 {
+					t.Fatalf("first request answered error %d at offset %d, want offset 0", p.ErrorCode, p.BaseOffset)
+				}
+			case err == nil:
+				t.Fatalf("answered within %s of a one-minute flush interval, with requests to spare", wait)
+			default:
+				if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+					t.Fatalf("connection failed instead of waiting: %v", err)
+				}
+			}
+		})
+	}
+}
+
 func TestIdempotentSequences(t *testing.T) {
 	ta := startAgent(t, testConfig(t))
 	createTopic(t, ta.client(), "idem", 1)
