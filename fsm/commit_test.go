@@ -319,37 +319,43 @@ func TestRetriedCommitGetsItsFirstAnswer(t *testing.T) {
 	}
 }
 
-// The outcomes are kept for a bounded window and not in snapshots; past it a
-// retry is refused whole with DUPLICATE_RESOURCE, which tells the proposer
-// the outcome is unknown.
-func TestRetriedCommitPastTheWindowIsRefused(t *testing.T) {
+// The outcomes are kept for a bounded window and not in snapshots: a retry at
+// the window's edge still gets its answer, one past it (or on a replica
+// restored from a snapshot) is refused whole with DUPLICATE_RESOURCE, which
+// tells the proposer the outcome is unknown.
+func TestRetriedCommitIsAnsweredUpToTheWindowAndRefusedPastIt(t *testing.T) {
+	batchesOf := func(id [16]byte, n int) []BatchMeta {
+		bs := make([]BatchMeta, n)
+		for i := range bs {
+			bs[i] = plain(id, 1, int64(i)*10, 10, 1)
+		}
+		return bs
+	}
 	tests := []struct {
-		name  string
-		after func(h *harness, id [16]byte) *FSM
+		name         string
+		within, past func(h *harness, id [16]byte) // within may be nil
 	}{
-		{"after as many newer commits as are remembered", func(h *harness, id [16]byte) *FSM {
-			for i := range recentFiles {
-				h.mustCommit(fmt.Sprintf("n%d", i), plain(id, 1, 0, 10, 1))
-			}
-			return h.f
-		}},
-		{"after as many newer batch outcomes as are remembered", func(h *harness, id [16]byte) *FSM {
-			many := make([]BatchMeta, recentBatches/16)
-			for i := range many {
-				many[i] = plain(id, 1, int64(i)*10, 10, 1)
-			}
-			for i := range 16 {
-				h.mustCommit(fmt.Sprintf("n%d", i), many...)
-			}
-			return h.f
-		}},
-		{"on a replica restored from a snapshot", func(h *harness, id [16]byte) *FSM {
+		{"newer commits",
+			func(h *harness, id [16]byte) { // the retried one is the oldest remembered
+				for i := range recentFiles - 1 {
+					h.mustCommit(fmt.Sprintf("n%d", i), plain(id, 1, 0, 10, 1))
+				}
+			},
+			func(h *harness, id [16]byte) { h.mustCommit("last", plain(id, 1, 0, 10, 1)) }},
+		{"newer batch outcomes",
+			func(h *harness, id [16]byte) { // all but one of the outcomes remembered are newer
+				for i := range 15 {
+					h.mustCommit(fmt.Sprintf("n%d", i), batchesOf(id, recentBatches/16)...)
+				}
+				h.mustCommit("n15", batchesOf(id, recentBatches/16-1)...)
+			},
+			func(h *harness, id [16]byte) { h.mustCommit("last", plain(id, 1, 0, 10, 1)) }},
+		{"a replica restored from a snapshot", nil, func(h *harness, id [16]byte) {
 			restored := New(nil)
 			if err := restored.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, h.f)))); err != nil {
 				t.Fatal(err)
 			}
 			h.f = restored
-			return restored
 		}},
 	}
 	for _, tt := range tests {
@@ -357,10 +363,13 @@ func TestRetriedCommitPastTheWindowIsRefused(t *testing.T) {
 			h := newHarness(t)
 			id := h.createTopic("t", 2)
 			h.mustCommit("f", plain(id, 0, 0, 10, 4))
-			if again := h.commit("f", plain(id, 0, 0, 10, 4)); again[0].ErrorCode != 0 {
-				t.Fatalf("retry within the window refused: %+v", again)
+			if tt.within != nil {
+				tt.within(h, id)
 			}
-			tt.after(h, id)
+			if again := h.commit("f", plain(id, 0, 0, 10, 4)); again[0].ErrorCode != 0 || again[0].BaseOffset != 0 {
+				t.Fatalf("retry at the window's edge answered %+v, want base offset 0", again)
+			}
+			tt.past(h, id)
 			again := h.commit("f", plain(id, 0, 0, 10, 4))
 			if again[0].ErrorCode != kerr.DuplicateResource.Code {
 				t.Fatalf("retry past the window answered %+v, want DUPLICATE_RESOURCE", again)
@@ -369,5 +378,24 @@ func TestRetriedCommitPastTheWindowIsRefused(t *testing.T) {
 				t.Fatalf("partition 0 high watermark %d after the refused retry, want 4", p.HighWatermark)
 			}
 		})
+	}
+}
+
+// A key committed again after ForgetFiles dropped it replaces its remembered
+// outcome without counting twice: the window then still holds as many
+// outcomes as it should.
+func TestRecentCommitsCountAKeyOnce(t *testing.T) {
+	var r recentCommits
+	r.add("k", make([]BatchResult, 3))
+	r.add("k", make([]BatchResult, 5))
+	if len(r.order)-r.head != 1 || r.batches != 5 || len(r.byKey["k"]) != 5 {
+		t.Fatalf("after two adds of one key: %d in order, %d batches counted, %d kept; want 1, 5, 5",
+			len(r.order)-r.head, r.batches, len(r.byKey["k"]))
+	}
+	for i := range recentFiles {
+		r.add(fmt.Sprint(i), make([]BatchResult, 1))
+	}
+	if _, ok := r.byKey["k"]; ok || r.batches != recentFiles {
+		t.Fatalf("k still kept (%v) or %d batches counted after %d newer commits of one batch; want %d", ok, r.batches, recentFiles, recentFiles)
 	}
 }

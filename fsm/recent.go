@@ -43,8 +43,14 @@ func (r *recentCommits) add(key string, res []BatchResult) {
 	for i, b := range res {
 		out[i] = outcome{base: b.BaseOffset, code: b.ErrorCode, dup: b.Duplicate}
 	}
+	if old, ok := r.byKey[key]; ok {
+		// The key was committed again after ForgetFiles dropped it: keep
+		// its place in order, which must name each key once.
+		r.batches -= len(old)
+	} else {
+		r.order = append(r.order, key)
+	}
 	r.byKey[key] = out
-	r.order = append(r.order, key)
 	r.batches += len(out)
 	for len(r.order)-r.head > recentFiles || r.batches > recentBatches {
 		old := r.order[r.head]
@@ -60,7 +66,9 @@ func (r *recentCommits) add(key string, res []BatchResult) {
 }
 
 // replayCommit answers a retry of the commit c from its remembered outcome; ok is
-// false when none is remembered or it does not match c's batches.
+// false when none is remembered or it has another number of batches. It does
+// not compare the batches themselves: a file key names one upload of one
+// agent, and a retry resends the very command that was applied.
 func (s *state) replayCommit(c CommitFile) (CommitFileResult, bool) {
 	out, ok := s.recent.byKey[c.Key]
 	if !ok || len(out) != len(c.Batches) {

@@ -24,9 +24,10 @@ type CommitFileResult struct{ Batches []BatchResult }
 // INVALID_PRODUCER_EPOCH; INVALID_RECORD when the batch's own fields are
 // impossible (empty, outside the file, negative sequence of an idempotent
 // batch); DUPLICATE_RESOURCE for every batch when the file key was committed
-// before and its outcome is no longer remembered (see recent.go: a retry of a
-// recent commit gets the first attempt's results; accepting the file twice
-// could resurrect a dead one).
+// before and its outcome is no longer remembered, or the command has another
+// number of batches than the one applied (see recent.go: a retry of a recent
+// commit gets the first attempt's results; accepting the file twice could
+// resurrect a dead one).
 // On error BaseOffset and LogStartOffset are -1.
 type BatchResult struct {
 	ErrorCode      int16
