@@ -226,6 +226,13 @@ func (f *Flusher) bringForwardLocked(cur *pendingFile, batches []kafka.ProduceBa
 	if !deadline.After(now) {
 		deadline = now.Add(min(f.cfg.Interval/10, 5*time.Millisecond))
 	}
+	f.moveDeadlineLocked(cur, deadline, now)
+}
+
+// moveDeadlineLocked brings cur's seal forward to deadline, but not before
+// Interval after the seal before last (the bound of two seals per Interval),
+// and never back.
+func (f *Flusher) moveDeadlineLocked(cur *pendingFile, deadline, now time.Time) {
 	deadline = maxTime(deadline, f.sealedAt[0].Add(f.cfg.Interval))
 	if !deadline.Before(cur.deadline) {
 		return
@@ -253,15 +260,11 @@ func (f *Flusher) SealSoon() {
 		return
 	}
 	now := time.Now()
-	deadline := f.sealedAt[0].Add(f.cfg.Interval)
-	if !deadline.After(now) {
+	if !f.sealedAt[0].Add(f.cfg.Interval).After(now) {
 		f.sealLocked()
 		return
 	}
-	if deadline.Before(cur.deadline) {
-		cur.deadline = deadline
-		cur.timer.Reset(deadline.Sub(now))
-	}
+	f.moveDeadlineLocked(cur, now, now)
 }
 
 // nextFileCap sizes the next pending file's buffer after the last file
