@@ -72,6 +72,18 @@ func (c *cluster) live() []*testAgent {
 	return out
 }
 
+// follower returns a live agent other than the Raft leader.
+func (c *cluster) follower() *testAgent {
+	leader := c.leader()
+	for _, a := range c.live() {
+		if a != leader {
+			return a
+		}
+	}
+	c.t.Fatal("no live agent besides the leader")
+	return nil
+}
+
 func (c *cluster) leader() *testAgent {
 	for _, a := range c.live() {
 		if a.IsLeader() {
@@ -555,13 +567,7 @@ func TestClusterTopicVisibleEverywhereAtOnce(t *testing.T) {
 func TestClusterListOffsetsCountsWhatTheAgentAcked(t *testing.T) {
 	c := startCluster(t, 3)
 	createTopicIfMissing(t, c.agents[0].client(), "ryw", 1)
-	var follower *testAgent
-	for _, a := range c.agents {
-		if !a.IsLeader() {
-			follower = a
-			break
-		}
-	}
+	follower := c.follower()
 	waitFor(t, 10*time.Second, "the topic on the follower", func() bool {
 		_, ok := follower.Metadata().Topic("ryw")
 		return ok

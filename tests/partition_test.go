@@ -148,14 +148,7 @@ func startFilteredCluster(t *testing.T, topic string, drop func(self, peer strin
 // log, re-reading or skipping records).
 func TestFetchPastALaggingReplicaWaits(t *testing.T) {
 	c, cut := startCuttableCluster(t, "lag")
-	leader := c.leader()
-	var behind *testAgent
-	for _, a := range c.agents {
-		if a != leader {
-			behind = a
-			break
-		}
-	}
+	leader, behind := c.leader(), c.follower()
 	info, _ := behind.Metadata().Topic("lag")
 	produceVia := func(a *testAgent, v string) int64 {
 		p := produceRawTimeout(t, dialRaw(t, a.AdvertisedAddr()), "lag", 10000, plainBatch(v))
@@ -351,14 +344,7 @@ func TestForwardedCommitWhoseAnswerIsLost(t *testing.T) {
 		}
 		return false
 	})
-	leader := c.leader()
-	var follower *testAgent
-	for _, a := range c.agents {
-		if a != leader {
-			follower = a
-			break
-		}
-	}
+	leader, follower := c.leader(), c.follower()
 	info, _ := leader.Metadata().Topic("lost")
 	waitFor(t, 10*time.Second, "the topic on the follower", func() bool {
 		_, ok := follower.Metadata().Topic("lost")

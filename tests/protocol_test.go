@@ -96,6 +96,16 @@ func (c *rawConn) roundTrip(req kmsg.Request) kmsg.Response {
 	return resp
 }
 
+// initProducerID asks for a producer id without a transactional id: a new
+// one for pid -1, else the next epoch of pid (KIP-360).
+func (c *rawConn) initProducerID(pid int64, epoch int16) *kmsg.InitProducerIDResponse {
+	c.t.Helper()
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.Version = 4
+	req.ProducerID, req.ProducerEpoch = pid, epoch
+	return c.roundTrip(req).(*kmsg.InitProducerIDResponse)
+}
+
 // expectClosed asserts the agent closes the connection.
 func (c *rawConn) expectClosed() {
 	c.t.Helper()
@@ -263,6 +273,12 @@ func produceRawTimeout(t testing.TB, c *rawConn, topic string, timeoutMs int32, 
 
 func produceRawWith(t testing.TB, c *rawConn, topic string, acks int16, timeoutMs int32, batches ...[]byte) kmsg.ProduceResponseTopicPartition {
 	t.Helper()
+	resp := c.roundTrip(produceRequest(topic, acks, timeoutMs, batches...)).(*kmsg.ProduceResponse)
+	return resp.Topics[0].Partitions[0]
+}
+
+// produceRequest is a v9 Produce of batches to partition 0 of topic.
+func produceRequest(topic string, acks int16, timeoutMs int32, batches ...[]byte) *kmsg.ProduceRequest {
 	req := kmsg.NewPtrProduceRequest()
 	req.Version = 9
 	req.Acks = acks
@@ -273,8 +289,7 @@ func produceRawWith(t testing.TB, c *rawConn, topic string, acks int16, timeoutM
 	rp.Records = bytes.Join(batches, nil)
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp := c.roundTrip(req).(*kmsg.ProduceResponse)
-	return resp.Topics[0].Partitions[0]
+	return req
 }
 
 func batch(pid int64, epoch int16, seq int32, values ...string) []byte {
@@ -348,12 +363,9 @@ func TestAProducerWithEveryRequestWaitingGetsItsFileSealed(t *testing.T) {
 			c := dialRaw(t, ta.AdvertisedAddr())
 			pid, epoch := int64(-1), int16(-1)
 			if tt.idempotent {
-				init := kmsg.NewPtrInitProducerIDRequest()
-				init.Version = 4
-				init.ProducerID, init.ProducerEpoch = -1, -1
-				ir := c.roundTrip(init).(*kmsg.InitProducerIDResponse)
-				if ir.ErrorCode != 0 {
-					t.Fatalf("InitProducerID: error %d", ir.ErrorCode)
+				ir := c.initProducerID(-1, -1)
+				if ir.ErrorCode != 0 || ir.ProducerID < 0 {
+					t.Fatalf("InitProducerID: error %d id %d", ir.ErrorCode, ir.ProducerID)
 				}
 				pid, epoch = ir.ProducerID, ir.ProducerEpoch
 			}
@@ -362,15 +374,7 @@ func TestAProducerWithEveryRequestWaitingGetsItsFileSealed(t *testing.T) {
 				if tt.idempotent {
 					seq = int32(i)
 				}
-				req := kmsg.NewPtrProduceRequest()
-				req.Version, req.Acks, req.TimeoutMillis = 9, -1, 120_000
-				rt := kmsg.NewProduceRequestTopic()
-				rt.Topic = "held"
-				rp := kmsg.NewProduceRequestTopicPartition()
-				rp.Records = batch(pid, epoch, seq, fmt.Sprint("r", i))
-				rt.Partitions = append(rt.Partitions, rp)
-				req.Topics = append(req.Topics, rt)
-				c.send(c.frame(req))
+				c.send(c.frame(produceRequest("held", -1, 120_000, batch(pid, epoch, seq, fmt.Sprint("r", i)))))
 			}
 			wait := time.Second // of a one-minute interval
 			if tt.sealed {
@@ -406,10 +410,7 @@ func TestIdempotentSequences(t *testing.T) {
 	createTopic(t, ta.client(), "idem", 1)
 	c := dialRaw(t, ta.AdvertisedAddr())
 
-	init := kmsg.NewPtrInitProducerIDRequest()
-	init.Version = 4
-	init.ProducerID, init.ProducerEpoch = -1, -1
-	ir := c.roundTrip(init).(*kmsg.InitProducerIDResponse)
+	ir := c.initProducerID(-1, -1)
 	if ir.ErrorCode != 0 || ir.ProducerID < 0 {
 		t.Fatalf("InitProducerID: error %d id %d", ir.ErrorCode, ir.ProducerID)
 	}
@@ -442,8 +443,7 @@ func TestIdempotentSequences(t *testing.T) {
 	}
 
 	// Bump the epoch (KIP-360 re-init); the old epoch is then fenced.
-	init.ProducerID, init.ProducerEpoch = pid, epoch
-	ir = c.roundTrip(init).(*kmsg.InitProducerIDResponse)
+	ir = c.initProducerID(pid, epoch)
 	if ir.ErrorCode != 0 || ir.ProducerID != pid || ir.ProducerEpoch != epoch+1 {
 		t.Fatalf("re-init: error %d id %d epoch %d, want id %d epoch %d", ir.ErrorCode, ir.ProducerID, ir.ProducerEpoch, pid, epoch+1)
 	}
